@@ -1,0 +1,61 @@
+import { z } from 'zod';
+
+/**
+ * API configuration: environment, else default, then one zod check so a bad value fails at start-up
+ * with a readable message instead of at the first request.
+ */
+const TokenList = z
+  .string()
+  .default('')
+  .transform((s) => s.split(',').map((t) => t.trim()).filter(Boolean))
+  .refine((l) => l.every((t) => t.length >= 16), 'every token must be at least 16 characters');
+
+const ConfigShape = z.object({
+    PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+    HOST: z.string().default('127.0.0.1'),
+    JOB_STORE: z.enum(['sqlite', 'firestore']).default('sqlite'),
+    SQLITE_PATH: z.string().min(1).default('.data/jobs.sqlite'),
+    GOOGLE_CLOUD_PROJECT: z.string().optional(),
+    FIRESTORE_DATABASE: z.string().default('(default)'),
+    FIRESTORE_COLLECTION_PREFIX: z.string().regex(/^[A-Za-z0-9_-]*$/).default(''),
+    INFERENCE_AGENT_TOKENS: TokenList,
+    INFERENCE_CLIENT_TOKENS: TokenList,
+    CORS_ORIGINS: z
+      .string()
+      .default('')
+      .transform((s) => s.split(',').map((t) => t.trim()).filter(Boolean)),
+    LEASE_SECONDS: z.coerce.number().min(2).max(3600).default(120),
+    PENDING_TTL_SECONDS: z.coerce.number().min(1).default(24 * 3600),
+    MAX_ATTEMPTS: z.coerce.number().int().min(1).max(10).default(3),
+    RETRY_BASE_SECONDS: z.coerce.number().min(0).default(10),
+    RETRY_MAX_SECONDS: z.coerce.number().min(0).default(600),
+    /** Agents seen within this window are listed by /api/metrics. */
+    AGENT_SEEN_WINDOW_SECONDS: z.coerce.number().min(1).default(300),
+    LOG_LEVEL: z.enum(['DEBUG', 'INFO', 'WARNING', 'ERROR']).default('INFO'),
+});
+
+const ConfigSchema = ConfigShape.refine((c) => c.JOB_STORE !== 'firestore' || c.GOOGLE_CLOUD_PROJECT || process.env.GCLOUD_PROJECT, {
+    message: 'JOB_STORE=firestore needs GOOGLE_CLOUD_PROJECT',
+    path: ['GOOGLE_CLOUD_PROJECT'],
+  });
+
+export type ApiConfig = z.infer<typeof ConfigSchema>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export function loadConfig(env: Record<string, string | undefined> = process.env): ApiConfig {
+  const picked: Record<string, string> = {};
+  for (const key of Object.keys(ConfigShape.shape)) {
+    const v = env[key];
+    if (v !== undefined && v !== '') picked[key] = v;
+  }
+  const r = ConfigSchema.safeParse(picked);
+  if (!r.success) {
+    const lines = r.error.issues.map((i) => `  ${i.path.join('.') || '(config)'}: ${i.message}`);
+    throw new ConfigError(`Invalid API configuration:\n${lines.join('\n')}`);
+  }
+  if (!r.data.GOOGLE_CLOUD_PROJECT && env.GCLOUD_PROJECT) r.data.GOOGLE_CLOUD_PROJECT = env.GCLOUD_PROJECT;
+  return r.data;
+}

@@ -1,0 +1,82 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { HttpError, MAX_BODY_BYTES, type ApiRequest, type ApiResponse } from './types.js';
+
+/** First value of each header, lower-cased names (node already lower-cases them). */
+export function headerRecord(h: IncomingMessage['headers']): Record<string, string | undefined> {
+  const out: Record<string, string | undefined> = {};
+  for (const [k, v] of Object.entries(h)) out[k] = Array.isArray(v) ? v[0] : v;
+  return out;
+}
+
+/** Cloud Run / Cloud Functions put a trace id here; otherwise a fresh id. */
+export function requestIdFrom(headers: Record<string, string | undefined>): string {
+  const trace = headers['x-cloud-trace-context']?.split('/')[0];
+  return trace && /^[0-9a-f]{8,64}$/i.test(trace) ? trace : randomUUID();
+}
+
+/** Reads the body, refusing more than the limit as soon as it is exceeded (no unbounded buffering). */
+export function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > limit) {
+      req.resume();
+      return reject(new HttpError(413, `body larger than ${limit} bytes`));
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size > limit) {
+        chunks.length = 0;
+        req.removeAllListeners('data');
+        req.resume();
+        reject(new HttpError(413, `body larger than ${limit} bytes`));
+      } else chunks.push(c);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+export function writeResponse(res: ServerResponse, r: ApiResponse): void {
+  if (res.writableEnded || res.destroyed) return;
+  const headers: Record<string, string> = { 'cache-control': 'no-store', ...r.headers };
+  if (r.status === 204 || r.body === null) {
+    res.writeHead(r.status, headers).end();
+    return;
+  }
+  const text = JSON.stringify(r.body);
+  res
+    .writeHead(r.status, { ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) })
+    .end(text);
+}
+
+/** A node:http request listener around the framework-neutral app. */
+export function nodeListener(app: (req: ApiRequest) => Promise<ApiResponse>) {
+  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const headers = headerRecord(req.headers);
+    const requestId = requestIdFrom(headers);
+    const ac = new AbortController();
+    res.on('close', () => ac.abort());
+    const url = new URL(req.url ?? '/', 'http://local');
+    let rawBody: Buffer | undefined;
+    try {
+      if (req.method === 'POST' || req.method === 'PUT' || req.method === 'PATCH') rawBody = await readBody(req);
+    } catch (err) {
+      const e = err instanceof HttpError ? err : new HttpError(400, 'could not read the request body');
+      writeResponse(res, { status: e.status, body: { success: false, error: e.message }, headers: { 'x-request-id': requestId, connection: 'close' } });
+      return;
+    }
+    const r = await app({
+      method: req.method ?? 'GET',
+      path: url.pathname,
+      query: url.searchParams,
+      headers,
+      rawBody,
+      signal: ac.signal,
+      requestId,
+    });
+    writeResponse(res, r);
+  };
+}

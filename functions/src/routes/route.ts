@@ -1,0 +1,26 @@
+import type { Role } from '../http/auth.js';
+import type { ApiRequest, ApiResponse } from '../http/types.js';
+import type { Logger } from '../log.js';
+import type { JobService } from '../service/job-service.js';
+
+export interface RouteContext {
+  req: ApiRequest;
+  params: Record<string, string>;
+  /** The request body parsed as JSON (undefined when empty). */
+  body: unknown;
+  service: JobService;
+  /** The calling agent's name (agent routes). */
+  agentId: string;
+  log: Logger;
+}
+
+export interface Route {
+  method: 'GET' | 'POST';
+  /** Path segments below /api; `:name` captures one segment. */
+  path: string;
+  /** Who may call it; null for open endpoints (healthz). */
+  role: Role | null;
+  handle(ctx: RouteContext): Promise<ApiResponse>;
+}
+
+export const json = (status: number, body: unknown): ApiResponse => ({ status, body });
