@@ -49,6 +49,8 @@ export interface Volume {
   sopClassUID?: string;
   /** SOP instance UID of each slice, index = k. */
   sopInstanceUIDs?: string[];
+  /** For multi-frame sources: the 1-based frame number of each slice within its instance, index = k. */
+  frameNumbers?: number[];
   /** Patient/study attributes copied from the source series (for the SEG). */
   dicom?: DicomPatientStudy;
   /** Where the volume came from (a folder or series id), for error messages. */
