@@ -1,5 +1,5 @@
 import type { Request, Response } from '@google-cloud/functions-framework';
-import { headerRecord, requestIdFrom } from './node-adapter.js';
+import { headerRecord, requestIdFrom, splitUrl } from './node-adapter.js';
 import type { ApiRequest, ApiResponse } from './types.js';
 
 /**
@@ -13,14 +13,14 @@ export function functionsFrameworkHandler(getApp: () => (req: ApiRequest) => Pro
     const requestId = requestIdFrom(headers);
     const ac = new AbortController();
     res.on('close', () => ac.abort());
-    const url = new URL(req.originalUrl ?? req.url ?? '/', 'http://local');
+    const { path, query } = splitUrl(req.originalUrl ?? req.url);
     const raw = (req as Request & { rawBody?: Buffer }).rawBody;
     let r: ApiResponse;
     try {
       r = await getApp()({
         method: req.method,
-        path: url.pathname,
-        query: url.searchParams,
+        path,
+        query,
         headers,
         rawBody: Buffer.isBuffer(raw) ? raw : undefined,
         signal: ac.signal,

@@ -15,6 +15,16 @@ export function requestIdFrom(headers: Record<string, string | undefined>): stri
   return trace && /^[0-9a-f]{8,64}$/i.test(trace) ? trace : randomUUID();
 }
 
+/**
+ * Path and query as sent. (WHATWG URL parsing would resolve "%2E%2E" and "..": the router should see
+ * and refuse exactly what the client sent.)
+ */
+export function splitUrl(url: string | undefined): { path: string; query: URLSearchParams } {
+  const raw = url ?? '/';
+  const q = raw.indexOf('?');
+  return q < 0 ? { path: raw, query: new URLSearchParams() } : { path: raw.slice(0, q), query: new URLSearchParams(raw.slice(q + 1)) };
+}
+
 /** Reads the body, refusing more than the limit as soon as it is exceeded (no unbounded buffering). */
 export function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<Buffer> {
   return new Promise((resolve, reject) => {
@@ -59,7 +69,7 @@ export function nodeListener(app: (req: ApiRequest) => Promise<ApiResponse>) {
     const requestId = requestIdFrom(headers);
     const ac = new AbortController();
     res.on('close', () => ac.abort());
-    const url = new URL(req.url ?? '/', 'http://local');
+    const { path, query } = splitUrl(req.url);
     let rawBody: Buffer | undefined;
     try {
       if (req.method === 'POST' || req.method === 'PUT' || req.method === 'PATCH') rawBody = await readBody(req);
@@ -70,8 +80,8 @@ export function nodeListener(app: (req: ApiRequest) => Promise<ApiResponse>) {
     }
     const r = await app({
       method: req.method ?? 'GET',
-      path: url.pathname,
-      query: url.searchParams,
+      path,
+      query,
       headers,
       rawBody,
       signal: ac.signal,
