@@ -34,7 +34,7 @@ const ConfigShape = z.object({
     LOG_LEVEL: z.enum(['DEBUG', 'INFO', 'WARNING', 'ERROR']).default('INFO'),
 });
 
-const ConfigSchema = ConfigShape.refine((c) => c.JOB_STORE !== 'firestore' || c.GOOGLE_CLOUD_PROJECT || process.env.GCLOUD_PROJECT, {
+const ConfigSchema = ConfigShape.refine((c) => c.JOB_STORE !== 'firestore' || c.GOOGLE_CLOUD_PROJECT, {
     message: 'JOB_STORE=firestore needs GOOGLE_CLOUD_PROJECT',
     path: ['GOOGLE_CLOUD_PROJECT'],
   });
@@ -51,11 +51,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     const v = env[key];
     if (v !== undefined && v !== '') picked[key] = v;
   }
+  // Cloud Functions sets GCLOUD_PROJECT on older runtimes.
+  if (!picked.GOOGLE_CLOUD_PROJECT && env.GCLOUD_PROJECT) picked.GOOGLE_CLOUD_PROJECT = env.GCLOUD_PROJECT;
   const r = ConfigSchema.safeParse(picked);
   if (!r.success) {
     const lines = r.error.issues.map((i) => `  ${i.path.join('.') || '(config)'}: ${i.message}`);
     throw new ConfigError(`Invalid API configuration:\n${lines.join('\n')}`);
   }
-  if (!r.data.GOOGLE_CLOUD_PROJECT && env.GCLOUD_PROJECT) r.data.GOOGLE_CLOUD_PROJECT = env.GCLOUD_PROJECT;
   return r.data;
 }
