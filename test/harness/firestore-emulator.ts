@@ -1,4 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { Firestore } from '@google-cloud/firestore';
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 
@@ -58,4 +60,10 @@ export function stopEmulator(child: ChildProcess | undefined): void {
 
 export function emulatorAvailable(): boolean {
   return Boolean(process.env.FIRESTORE_EMULATOR_HOST) || existsSync(EMULATOR_BIN);
+}
+
+/** A fresh `demo-*` project per call: isolates suites without clearing the emulator. */
+export function freshFirestore(): { db: Firestore; projectId: string } {
+  const projectId = `demo-${randomBytes(5).toString('hex')}`;
+  return { db: new Firestore({ projectId }), projectId };
 }

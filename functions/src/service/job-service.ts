@@ -41,7 +41,7 @@ export class ServiceError extends Error {
 }
 
 const CAS_ROUNDS = 8;
-const CANDIDATE_PAGE = 25;
+const CANDIDATE_PAGE = 16;
 /** Picks spread over this many candidates once claimers collide (see CONTEXT: contention). */
 const SPREAD = 8;
 /** Even with a store watch, re-look this often: a lease running out raises no event. */
@@ -66,6 +66,7 @@ export class JobService {
   private readonly agentSeenWindowMs: number;
   private unwatch: (() => void) | null = null;
   private closed = false;
+  private claimsInFlight = 0;
   private lastSweep = 0;
   private readonly agentTouched = new Map<string, { at: number; current: string | null }>();
 
@@ -231,6 +232,16 @@ export class JobService {
   }
 
   private async claimOnce(agentId: string): Promise<{ job?: Job; nextDueAt?: number; contended?: boolean }> {
+    // Concurrent claims in this instance start on different candidates instead of all on the first.
+    const slot = this.claimsInFlight++;
+    try {
+      return await this.claimRounds(agentId, slot);
+    } finally {
+      this.claimsInFlight--;
+    }
+  }
+
+  private async claimRounds(agentId: string, slot: number): Promise<{ job?: Job; nextDueAt?: number; contended?: boolean }> {
     for (let round = 0; round < CAS_ROUNDS; round++) {
       const now = this.now();
       const cands = await this.store.claimCandidates(now, CANDIDATE_PAGE);
@@ -242,8 +253,8 @@ export class JobService {
         else nextDueAt = Math.min(nextDueAt ?? Infinity, j.run_at);
       }
       if (due.length === 0) return nextDueAt === undefined ? {} : { nextDueAt };
-      // Strict order (priority, then oldest) first; after a collision, spread claimers out.
-      const pick = round === 0 ? due[0]! : due[Math.floor(this.random() * Math.min(due.length, SPREAD))]!;
+      // Strict order (priority, then oldest) for a lone claimer; after a collision, spread out.
+      const pick = round === 0 ? due[Math.min(slot, due.length - 1)]! : due[Math.floor(this.random() * Math.min(due.length, SPREAD))]!;
       const d = T.claim(pick.job, now, this.policy, { token: this.newToken(), agentId });
       if (d.kind === 'skip') continue;
       const written = await this.store.update(d.job, pick.version);
