@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { JOB_STATUSES, type JobStatus } from '@lab-relay/protocol';
 import type { Job, Versioned } from '../jobs/job.js';
 import { decodeCursor, encodeCursor, type AgentRecord, type JobStore, type ListPage } from './job-store.js';
@@ -17,7 +18,9 @@ export class SqliteJobStore implements JobStore {
 
   constructor(path: string) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-    this.db = new Database(path);
+    // Loaded on first use: the Cloud Functions bundle (Firestore) never needs the native module.
+    const Sqlite = createRequire(import.meta.url)('better-sqlite3') as typeof Database;
+    this.db = new Sqlite(path);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('busy_timeout = 5000');
