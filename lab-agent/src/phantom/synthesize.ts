@@ -81,7 +81,7 @@ export function synthesizePhantom(opts: PhantomOptions): Phantom {
   const tumour = placeTumour(rng, brain);
   const gyri = new SmoothField(rng, xs, 8, 12, 30);
   const tumourNoise = new SmoothField(rng, xs, 6, tumour.radius * 1.2, tumour.radius * 3);
-  const edemaNoise = new SmoothField(rng, xs, 6, tumour.radius * 1.5, tumour.radius * 4);
+  const edemaNoise = new SmoothField(rng, xs, 8, tumour.radius * 0.8, tumour.radius * 2.5);
   const texture = new SmoothField(rng, xs, 6, 6, 20);
   const bias = MODALITIES.map(() => ({
     g: [rng.uniform(-0.08, 0.08), rng.uniform(-0.08, 0.08), rng.uniform(-0.08, 0.08)] as Vec3,
@@ -128,14 +128,16 @@ export function synthesizePhantom(opts: PhantomOptions): Phantom {
           }
           if (nearTumour) {
             const d = Math.sqrt((x - tumour.centre[0]) ** 2 + dyz * dyz);
-            const s = (d / tumour.radius) * (1 + 0.2 * rowT[i]!);
+            // Additive, smooth perturbations of the normalised distance: irregular but connected shapes.
+            const s = d / tumour.radius + 0.15 * rowT[i]!;
             if (s < tumour.coreFraction) {
               t = NECROSIS;
               labels[base + i] = LABEL.necrotic_core;
             } else if (s < 1) {
               t = ENHANCING;
               labels[base + i] = LABEL.enhancing;
-            } else if ((d / (tumour.radius * tumour.edemaScale)) * (1 + 0.25 * rowE[i]!) < 1 && t !== CSF) {
+            } else if ((d / (tumour.radius * tumour.edemaScale) + 0.12 * rowE[i]! < 1 || d < tumour.radius * 1.15) && t !== CSF) {
+              // Oedema surrounds the tumour: at least a thin shell, then an irregular margin.
               t = EDEMA;
               labels[base + i] = LABEL.edema;
             }
@@ -178,9 +180,9 @@ export function synthesizePhantom(opts: PhantomOptions): Phantom {
 /** A tumour centre and size that keep the enhancing tumour inside the brain, in one hemisphere. */
 function placeTumour(rng: Rng, brain: Vec3): TumourShape {
   const mean = Math.cbrt(brain[0] * brain[1] * brain[2]);
-  const radius = mean * rng.uniform(0.15, 0.26);
+  const radius = mean * rng.uniform(0.17, 0.28);
   const coreFraction = rng.uniform(0.5, 0.7);
-  const edemaScale = rng.uniform(1.35, 1.8);
+  const edemaScale = rng.uniform(1.5, 2.0);
   const side = rng.next() < 0.5 ? -1 : 1;
   const minAxis = Math.min(...brain);
   for (let attempt = 0; ; attempt++) {
