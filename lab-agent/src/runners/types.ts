@@ -1,4 +1,5 @@
-import type { CompleteRequest } from '@lab-relay/protocol';
+import type { CompleteRequest, ResultFields } from '@lab-relay/protocol';
+import type { SeriesSource } from '../sources/types.js';
 
 /** What a runner is handed for one claimed job. */
 export interface JobContext {
@@ -17,8 +18,12 @@ export interface JobContext {
   log(severity: 'DEBUG' | 'INFO' | 'WARNING' | 'ERROR', message: string, fields?: Record<string, unknown>): void;
 }
 
-/** The result a runner produces: the completion body without the lease fence. */
-export type RunnerResult = Omit<CompleteRequest, 'lease_token'>;
+/**
+ * The result a runner produces: the completion body without the lease fence. (Spelled out rather than
+ * `Omit<CompleteRequest, 'lease_token'>`: Omit over the loose object's index signature drops every
+ * named field.)
+ */
+export type RunnerResult = ResultFields & Pick<CompleteRequest, 'success' | 'retryable'>;
 
 export interface RunnerCheck {
   name: string;
@@ -37,4 +42,20 @@ export interface Runner {
   /** Checks for `lab-agent doctor`. */
   check?(): Promise<RunnerCheck[]>;
   close?(): Promise<void>;
+  /** Where the runner reads series from, when it does (the onnx runner); `lab-agent doctor` checks it. */
+  readonly source?: SeriesSource;
+}
+
+/** What the agent hands a runner factory (runners/registry.ts): the agent's settings and the environment. */
+export interface RunnerFactoryOptions {
+  /** The user command (command runner). */
+  command?: string | undefined;
+  /** The ONNX model path (onnx runner); undefined means the runner's default. */
+  model?: string | undefined;
+  /** The requested onnxruntime execution provider (onnx runner). */
+  provider: 'cpu' | 'cuda' | 'dml' | 'webgpu';
+  /** The environment after the `.env` file was applied, for runner-specific settings. */
+  env: Record<string, string | undefined>;
+  /** Agent-scoped logger (records carry no job id). */
+  log: JobContext['log'];
 }

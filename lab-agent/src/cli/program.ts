@@ -1,0 +1,190 @@
+/**
+ * The `lab-agent` command line as a function from arguments to an exit code, so tests can drive it
+ * in-process; cli/main.ts is the process entry around it.
+ *
+ * Exit codes: 0 ok; 1 doctor found a required check failing, or an unexpected error; 2 invalid
+ * configuration or usage; 3 the API refused the agent token; 130 a second Ctrl+C/SIGTERM.
+ */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Command, CommanderError, Option } from 'commander';
+import { Agent } from '../agent.js';
+import { ApiClient } from '../api-client.js';
+import { SETTINGS, resolveConfig, readEnvFile, type AgentConfig, type Flags } from '../config.js';
+import { doctorExitCode, formatTable, runDoctor } from '../doctor.js';
+import { ConfigError, errorMessage } from '../errors.js';
+import { createLogger, type Logger } from '../log.js';
+import { probeProviders } from '../ort-probe.js';
+import { Outbox } from '../outbox.js';
+import { createRunner } from '../runners/registry.js';
+import type { Runner } from '../runners/types.js';
+import { jsonView } from '../view/json.js';
+import { ttyView } from '../view/tty.js';
+
+export const EXIT_USAGE = 2;
+
+export interface CliIO {
+  env: Record<string, string | undefined>;
+  cwd: string;
+  stdout(text: string): void;
+  stderr(text: string): void;
+  /** Whether stdout is a terminal (picks the readable view under --log-format auto). */
+  isTTY: boolean;
+  /** Installs signal handlers for `run`; returns their removal. Absent in tests that stop the agent themselves. */
+  onSignals?(handler: (signal: string) => void): () => void;
+  /** Exits the process at once (a second signal). */
+  exitNow?(code: number): never;
+}
+
+export function processIO(): CliIO {
+  return {
+    env: process.env,
+    cwd: process.cwd(),
+    stdout: (t) => process.stdout.write(t),
+    stderr: (t) => process.stderr.write(t),
+    isTTY: Boolean(process.stdout.isTTY),
+    onSignals(handler) {
+      const sigs: NodeJS.Signals[] = process.platform === 'win32' ? ['SIGINT', 'SIGTERM', 'SIGBREAK'] : ['SIGINT', 'SIGTERM'];
+      const fns = sigs.map((s) => {
+        const fn = () => handler(s);
+        process.on(s, fn);
+        return [s, fn] as const;
+      });
+      return () => fns.forEach(([s, fn]) => process.off(s, fn));
+    },
+    exitNow: (code) => process.exit(code),
+  };
+}
+
+/** Builds the logger for the configured output: readable on a terminal, JSON lines otherwise. */
+export function createAgentLogger(cfg: Pick<AgentConfig, 'logFormat' | 'logLevel' | 'token' | 'agentId'>, io: Pick<CliIO, 'stdout' | 'isTTY'>): Logger {
+  const pretty = cfg.logFormat === 'pretty' || (cfg.logFormat === 'auto' && io.isTTY);
+  const write = (line: string) => io.stdout(line + '\n');
+  return createLogger({ view: pretty ? ttyView(write, io.isTTY) : jsonView(write), level: cfg.logLevel, secrets: [cfg.token], base: pretty ? {} : { agent_id: cfg.agentId } });
+}
+
+/** Everything `run` needs, created and validated; `agent.run()` starts it. */
+export async function prepareRun(flags: Flags, io: CliIO): Promise<{ agent: Agent; config: AgentConfig; log: Logger; runner: Runner }> {
+  const { config, sources } = resolveConfig(flags, { env: io.env, cwd: io.cwd });
+  const log = createAgentLogger(config, io);
+  const env = { ...readEnvFile(flags, io.cwd), ...io.env };
+  const runner = await createRunner(config.runner, { command: config.command, model: config.model, provider: config.provider, env, log: (s, m, f) => log.log(s, m, f) });
+  const client = new ApiClient({ apiUrl: config.apiUrl, token: config.token, agentId: config.agentId });
+  log.log('INFO', `lab-agent starting: API ${config.apiUrl}, runner ${runner.name}, ${config.slots} slot(s), outbox ${config.outbox}`, {
+    event: 'starting',
+    runner: runner.name,
+    slots: config.slots,
+    outbox: config.outbox,
+    work_dir: config.workDir,
+    poll_wait_s: config.pollWait,
+    api_url_from: sources.apiUrl,
+  });
+  const agent = new Agent({
+    client,
+    runner,
+    outbox: new Outbox(config.outbox),
+    log,
+    agentId: config.agentId,
+    slots: config.slots,
+    pollWaitS: config.pollWait,
+    workRoot: config.workDir,
+    jobTimeoutMs: config.jobTimeout * 1000,
+    graceMs: config.gracePeriod * 1000,
+    maxBackoffMs: config.maxBackoff * 1000,
+  });
+  return { agent, config, log, runner };
+}
+
+function addSettings(cmd: Command, keys?: Array<(typeof SETTINGS)[number]['key']>): Command {
+  for (const s of SETTINGS) {
+    if (keys && !keys.includes(s.key)) continue;
+    cmd.addOption(new Option(s.flag, `${s.help} [env: ${s.env.join(', ')}; default: ${s.default}]`));
+  }
+  return cmd.option('--env-file <path>', 'read settings from this file instead of ./.env (the real environment wins)');
+}
+
+export async function runCli(argv: string[], io: CliIO = processIO()): Promise<number> {
+  let code: number | undefined;
+  const program = new Command('lab-agent')
+    .description('The lab PC agent of lab-relay: claims brain-MRI segmentation jobs from the job API over outbound HTTPS, runs them, and delivers every result exactly once.')
+    .exitOverride()
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+    .showHelpAfterError('(run with --help for usage)');
+
+  addSettings(
+    program
+      .command('run')
+      .description('Claim and run jobs until stopped (Ctrl+C / SIGTERM once: finish running jobs within the grace period; twice: exit now)')
+      .exitOverride(),
+  ).action(async (flags: Flags) => {
+    const { agent, log, config } = await prepareRun(flags, io);
+    let signals = 0;
+    const off = io.onSignals?.((sig) => {
+      signals++;
+      if (signals === 1) {
+        log.log('WARNING', `${sig}: claiming no more jobs; running jobs get up to ${config.gracePeriod} s to finish (send ${sig} again to exit now)`, { event: 'stopping' });
+        agent.stop();
+      } else {
+        log.log('ERROR', `${sig} again: exiting now; the running jobs' leases will expire and the API will hand them out again`, { event: 'forced-exit' });
+        io.exitNow?.(130);
+      }
+    });
+    try {
+      code = await agent.run();
+    } finally {
+      off?.();
+    }
+  });
+
+  program
+    .command('doctor')
+    .description('Check the API, the token, the runner, onnxruntime execution providers and the image source; prints a table')
+    .exitOverride()
+    .option('--json', 'print the checks as JSON instead of a table');
+  addSettings(program.commands.find((c) => c.name() === 'doctor')!).action(async (flags: Flags & { json?: boolean }) => {
+    const { config } = resolveConfig(flags, { env: io.env, cwd: io.cwd });
+    const env = { ...readEnvFile(flags, io.cwd), ...io.env };
+    const quiet = () => undefined;
+    const runner = await createRunner(config.runner, { command: config.command, model: config.model, provider: config.provider, env, log: quiet }).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))));
+    const client = new ApiClient({ apiUrl: config.apiUrl, token: config.token, agentId: config.agentId, requestTimeoutMs: 10_000 });
+    const rows = await runDoctor(config, { client, runner, probeProviders: () => probeProviders() });
+    if (!(runner instanceof Error)) await runner.close?.();
+    io.stdout((flags.json ? JSON.stringify(rows, null, 2) : formatTable(rows)) + '\n');
+    code = doctorExitCode(rows);
+  });
+
+  await registerSegment(program);
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.help' || err.code === 'commander.version') return 0;
+      // Commander already printed the message.
+      return err.code === 'commander.executeSubCommandAsync' ? 1 : EXIT_USAGE;
+    }
+    if (err instanceof ConfigError) {
+      io.stderr(err.message + '\n');
+      return EXIT_USAGE;
+    }
+    io.stderr(`lab-agent: ${errorMessage(err)}\n`);
+    return 1;
+  }
+  if (code === undefined && argv.length === 0) {
+    io.stdout(program.helpInformation());
+    return EXIT_USAGE;
+  }
+  return code ?? (typeof process.exitCode === 'number' ? process.exitCode : 0);
+}
+
+/**
+ * `lab-agent segment` belongs to the imaging pipeline (cli/segment.ts, its own issue). It is added when
+ * that file exists and exports `registerSegmentCommand(program: Command): void`.
+ */
+async function registerSegment(program: Command): Promise<void> {
+  const here = (f: string) => fileURLToPath(new URL(f, import.meta.url));
+  if (!existsSync(here('./segment.ts')) && !existsSync(here('./segment.js'))) return;
+  const spec = './segment.js';
+  const mod = (await import(spec)) as { registerSegmentCommand?: (p: Command) => void };
+  if (typeof mod.registerSegmentCommand === 'function') mod.registerSegmentCommand(program);
+}
