@@ -289,6 +289,7 @@ export function jobStoreContract(makeStore: () => Promise<JobStore> | JobStore):
       expect(m.oldest_pending_age_s).toBe(5);
       expect(m.agents.map((x) => x.agent_id)).toEqual(['pc-7']);
       expect(m.agents[0]!.current_request_id).toBe(a.id);
+      expect(m.agents[0]!.last_heartbeat_at).toBe(new Date(clock.t - 5000).toISOString());
       clock.advance(301_000);
       expect((await svc.metrics()).agents).toEqual([]);
     });

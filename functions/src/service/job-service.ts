@@ -355,8 +355,10 @@ export class JobService {
   private async touchAgent(agentId: string, s: { current: string | null; heartbeat?: boolean }): Promise<void> {
     const now = this.now();
     const prev = this.agentTouched.get(agentId);
-    // One write per agent every few seconds at most (Firestore: ~1 sustained write/s per document).
-    if (prev && prev.current === s.current && now - prev.at < AGENT_TOUCH_EVERY_MS) return;
+    // One write per agent every few seconds at most (Firestore: ~1 sustained write/s per document,
+    // and a write per claim would halve claim throughput), so current_request_id may lag by that much.
+    // Heartbeats come every lease/4 per job and always record.
+    if (!s.heartbeat && prev && now - prev.at < AGENT_TOUCH_EVERY_MS) return;
     this.agentTouched.set(agentId, { at: now, current: s.current });
     try {
       await this.store.touchAgent({
