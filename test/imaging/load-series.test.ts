@@ -164,3 +164,57 @@ describe('loadSeries', () => {
     });
   });
 });
+
+describe('loadSeries: enhanced (multi-frame) MR', () => {
+  const tmp = tempDir('enhanced');
+  afterAll(() => tmp.cleanup());
+
+  it('stacks frames by their PlanePosition, applying per-frame rescale, and keeps frame numbers', async () => {
+    const phantom = synthesizePhantom({ seed: 4, size: [32, 28, 12], spacing: [3, 3, 4] });
+    const [nx, ny, nz] = phantom.size;
+    const src = phantom.channels.t2;
+    // Frames written in a scrambled order, each with its own rescale.
+    const order = Array.from({ length: nz }, (_, k) => (k * 5) % nz);
+    const pixels = new Int16Array(nx * ny * nz);
+    const perFrame = order.map((k, f) => {
+      const slope = 0.5 + 0.25 * (f % 3);
+      for (let q = 0; q < nx * ny; q++) pixels[f * nx * ny + q] = Math.round(src[k * nx * ny + q]! / slope);
+      return [
+        el(0x00209113, 'SQ', [[el(0x00200032, 'DS', [-40, -35, -20 + 4 * k])]]),
+        el(0x00289145, 'SQ', [[el(0x00281052, 'DS', 0), el(0x00281053, 'DS', slope), el(0x00281054, 'LO', 'US')]]),
+      ];
+    });
+    const file = writePart10([
+      el(0x00080016, 'UI', '1.2.840.10008.5.1.4.1.1.4.1'),
+      el(0x00080018, 'UI', newUid()),
+      el(0x0020000d, 'UI', newUid()),
+      el(0x0020000e, 'UI', newUid()),
+      el(0x00200052, 'UI', newUid()),
+      el(0x00280002, 'US', 1),
+      el(0x00280004, 'CS', 'MONOCHROME2'),
+      el(0x00280008, 'IS', nz),
+      el(0x00280010, 'US', ny),
+      el(0x00280011, 'US', nx),
+      el(0x00280100, 'US', 16),
+      el(0x00280101, 'US', 16),
+      el(0x00280102, 'US', 15),
+      el(0x00280103, 'US', 1),
+      el(0x52009229, 'SQ', [[
+        el(0x00209116, 'SQ', [[el(0x00200037, 'DS', [1, 0, 0, 0, 1, 0])]]),
+        el(0x00289110, 'SQ', [[el(0x00280030, 'DS', [3, 3]), el(0x00180050, 'DS', 4)]]),
+      ]]),
+      el(0x52009230, 'SQ', perFrame),
+      el(0x7fe00010, 'OW', new Uint8Array(pixels.buffer)),
+    ]);
+    const dir = path.join(tmp.dir, 'mf');
+    await fsp.mkdir(dir);
+    await fsp.writeFile(path.join(dir, 'enhanced.dcm'), file);
+    const v = await loadSeries(dir);
+    expect(v.dims).toEqual([nx, ny, nz]);
+    expect(v.spacing).toEqual([3, 3, 4]);
+    expect(v.origin).toEqual([-40, -35, -20]);
+    expect(maxAbsDiff(v.data, src)).toBeLessThanOrEqual(0.5 + 1e-4);
+    expect(v.frameNumbers).toEqual(Array.from({ length: nz }, (_, k) => order.indexOf(k) + 1));
+    expect(new Set(v.sopInstanceUIDs).size).toBe(1);
+  });
+});

@@ -1,6 +1,6 @@
 import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { promises as fsp } from 'node:fs';
+import { promises as fsp, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import dicomParser from 'dicom-parser';
 import { loadSeries } from '../../lab-agent/src/imaging/dicom/load-series.js';
@@ -99,6 +99,24 @@ describe('writeSeg', () => {
     expect(Math.abs(a - 32896)).toBeLessThan(80); // a* = b* = 0 maps to 128/255 of full scale
     expect(Math.abs(b - 32896)).toBeLessThan(80);
     expect(srgbToDicomLab([0, 0, 0])[0]).toBe(0);
+  });
+
+  it('references frames of a multi-frame reference with ReferencedFrameNumber', () => {
+    const nz = ref.dims[2];
+    const mf: Volume = { ...ref, sopClassUID: '1.2.840.10008.5.1.4.1.1.4.1', sopInstanceUIDs: Array(nz).fill(ref.sopInstanceUIDs![0]), frameNumbers: Array.from({ length: nz }, (_, k) => nz - k) };
+    const seg = writeSeg({ labels, reference: mf, segments: BRATS_SEGMENTS, algorithm });
+    const ds = dicomParser.parseDicom(seg.bytes);
+    const frames = ds.elements.x52009230!.items!.map((i) => i.dataSet!);
+    const srcOf = (f: (typeof frames)[number]) => f.elements.x00089124!.items![0]!.dataSet!.elements.x00082112!.items![0]!.dataSet!;
+    const slices = frames.map((f) => f.elements.x00209111!.items![0]!.dataSet!.uint32('x00209157', 1)! - 1);
+    frames.forEach((f, i) => expect(srcOf(f).intString('x00081160')).toBe(nz - slices[i]!));
+    // The whole reference instance is listed once.
+    expect(ds.elements.x00081115!.items![0]!.dataSet!.elements.x0008114a!.items).toHaveLength(1);
+    if (hasDciodvfy) {
+      const file = path.join(tmp.dir, 'mf-seg.dcm');
+      writeFileSync(file, seg.bytes);
+      expect(dciodvfy(file).errors).toEqual([]);
+    }
   });
 
   maybeDciodvfy('passes dciodvfy with no errors (with tumour and when empty)', async () => {
