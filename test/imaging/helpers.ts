@@ -31,6 +31,8 @@ export function mrSlice(o: {
   cols?: number;
   spacing?: [number, number];
   value?: number;
+  /** More elements (e.g. patient module) added to the slice. */
+  extra?: DataSet;
 }): DataSet {
   const rows = o.rows ?? 8;
   const cols = o.cols ?? 8;
@@ -54,5 +56,6 @@ export function mrSlice(o: {
     el(0x00280102, 'US', 15),
     el(0x00280103, 'US', 1),
     el(0x7fe00010, 'OW', new Uint8Array(px.buffer)),
+    ...(o.extra ?? []),
   ];
 }

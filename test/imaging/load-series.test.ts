@@ -1,6 +1,7 @@
 import { describe, it, expect, beforeAll, afterAll } from '@jest/globals';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
+import { deflateRawSync } from 'node:zlib';
 import { loadSeries } from '../../lab-agent/src/imaging/dicom/load-series.js';
 import { el, newUid, TS, writePart10 } from '../../lab-agent/src/imaging/dicom/write.js';
 import { synthesizePhantom, MODALITIES, type Phantom } from '../../lab-agent/src/phantom/synthesize.js';
@@ -65,6 +66,21 @@ describe('loadSeries', () => {
       const v = await loadSeries(path.join(dir, 't1c'));
       expect(maxAbsDiff(v.data, phantom.channels.t1c)).toBeLessThanOrEqual(INT16_ROUNDING);
     }
+  });
+
+  it('reads deflated explicit VR little endian', async () => {
+    const dir = path.join(tmp.dir, 'deflate');
+    await fsp.mkdir(dir);
+    const ids = { series: newUid(), study: newUid(), frameOfReference: newUid() };
+    for (let k = 0; k < 3; k++) {
+      const file = writePart10(mrSlice({ ...ids, ipp: [0, 0, 3 * k], value: 7 * k }), { declaredTransferSyntaxUID: '1.2.840.10008.1.2.1.99' });
+      // The data set after the file meta group is what deflate compresses.
+      const metaEnd = 132 + 12 + file.readUInt32LE(140);
+      await fsp.writeFile(path.join(dir, `${k}.dcm`), Buffer.concat([file.subarray(0, metaEnd), deflateRawSync(file.subarray(metaEnd))]));
+    }
+    const v = await loadSeries(dir);
+    expect(v.dims).toEqual([8, 8, 3]);
+    expect([v.data[0], v.data[64], v.data[128]]).toEqual([0, 7, 14]);
   });
 
   it('recovers an oblique geometry from ImageOrientationPatient/ImagePositionPatient', async () => {
@@ -134,6 +150,14 @@ describe('loadSeries', () => {
       const sr = [el(0x00080016, 'UI', '1.2.840.10008.5.1.4.1.1.88.11'), el(0x00080018, 'UI', newUid()), el(0x00080060, 'CS', 'SR')];
       await fsp.writeFile(path.join(dir, 'report.dcm'), writePart10(sr));
       await expect(loadSeries(dir, { name: 'T1 series' })).rejects.toThrow('series T1 series: report.dcm: not an image: no PixelData (SOP class 1.2.840.10008.5.1.4.1.1.88.11)');
+    });
+
+    it('an aborted load stops with the abort reason', async () => {
+      const dir = path.join(tmp.dir, 'abort');
+      await writePhantomStudy(phantom, dir);
+      const ac = new AbortController();
+      ac.abort(new Error('job cancelled'));
+      await expect(loadSeries(path.join(dir, 'flair'), { signal: ac.signal })).rejects.toThrow('job cancelled');
     });
 
     it('compressed transfer syntax', async () => {

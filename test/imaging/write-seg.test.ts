@@ -9,7 +9,8 @@ import { BRATS_SEGMENTS, srgbToDicomLab } from '../../lab-agent/src/imaging/seg/
 import { synthesizePhantom } from '../../lab-agent/src/phantom/synthesize.js';
 import { writePhantomStudy } from '../../lab-agent/src/phantom/write-study.js';
 import type { Volume } from '../../lab-agent/src/imaging/volume.js';
-import { hasCommand, tempDir } from './helpers.js';
+import { hasCommand, mrSlice, tempDir } from './helpers.js';
+import { el, newUid, writePart10 } from '../../lab-agent/src/imaging/dicom/write.js';
 
 const PYTHON = '/usr/bin/python3';
 const hasDciodvfy = hasCommand('dciodvfy', []);
@@ -116,6 +117,26 @@ describe('writeSeg', () => {
       const file = path.join(tmp.dir, 'mf-seg.dcm');
       writeFileSync(file, seg.bytes);
       expect(dciodvfy(file).errors).toEqual([]);
+    }
+  });
+
+  it('keeps the reference character set so copied names keep their bytes (UTF-8 name)', async () => {
+    const dir = path.join(tmp.dir, 'utf8');
+    await fsp.mkdir(dir);
+    const ids = { series: newUid(), study: newUid(), frameOfReference: newUid() };
+    const name = 'Müller^Jürgen';
+    const extra = [el(0x00080005, 'CS', 'ISO_IR 192'), el(0x00100010, 'PN', Buffer.from(name, 'utf8').toString('latin1')), el(0x00100020, 'LO', 'U-1')];
+    for (let k = 0; k < 3; k++) await fsp.writeFile(path.join(dir, `${k}.dcm`), writePart10(mrSlice({ ...ids, ipp: [0, 0, 2 * k], extra })));
+    const v = await loadSeries(dir);
+    const seg = writeSeg({ labels: new Uint8Array(8 * 8 * 3).fill(2, 70, 80), reference: v, segments: BRATS_SEGMENTS, algorithm });
+    const ds = dicomParser.parseDicom(seg.bytes);
+    expect(ds.string('x00080005')).toBe('ISO_IR 192');
+    expect(Buffer.from(ds.string('x00100010')!, 'latin1').toString('utf8')).toBe(name);
+    if (hasPydicom) {
+      const file = path.join(tmp.dir, 'utf8-seg.dcm');
+      await fsp.writeFile(file, seg.bytes);
+      const out = execFileSync(PYTHON, ['-c', 'import sys,pydicom; print(str(pydicom.dcmread(sys.argv[1]).PatientName))', file], { encoding: 'utf8' });
+      expect(out.trim()).toBe(name);
     }
   });
 

@@ -21,6 +21,8 @@ export interface Direction {
  * the same patient and study. Values are raw DICOM strings; they are patient data and must never be logged.
  */
 export interface DicomPatientStudy {
+  /** Needed to interpret the other values' bytes (kept as latin1 strings, so bytes round-trip exactly). */
+  SpecificCharacterSet?: string;
   PatientName?: string;
   PatientID?: string;
   PatientBirthDate?: string;

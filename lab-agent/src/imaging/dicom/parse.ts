@@ -71,6 +71,7 @@ export function describeThrown(e: unknown): string {
 }
 
 const PATIENT_STUDY_TAGS: Record<keyof DicomPatientStudy, string> = {
+  SpecificCharacterSet: 'x00080005',
   PatientName: 'x00100010',
   PatientID: 'x00100020',
   PatientBirthDate: 'x00100030',

@@ -156,7 +156,8 @@ export function writeSeg(opts: WriteSegOptions): WrittenSeg {
 
   const ds: DataSet = [
     // SOP Common
-    el(0x00080005, 'CS', 'ISO_IR 100'),
+    // The copied patient/study strings keep the reference's bytes, so they keep its character set too.
+    el(0x00080005, 'CS', d.SpecificCharacterSet ?? 'ISO_IR 100'),
     el(0x00080016, 'UI', SEGMENTATION_STORAGE),
     el(0x00080018, 'UI', sopInstanceUID),
     el(0x00080012, 'DA', date),
