@@ -32,9 +32,21 @@ const ConfigShape = z.object({
     /** Agents seen within this window are listed by /api/metrics. */
     AGENT_SEEN_WINDOW_SECONDS: z.coerce.number().min(1).default(300),
     LOG_LEVEL: z.enum(['DEBUG', 'INFO', 'WARNING', 'ERROR']).default('INFO'),
+    BLOB_STORE: z.enum(['none', 'fs', 'gcs']).default('fs'),
+    BLOB_DIR: z.string().min(1).default('.data/blobs'),
+    /** The API's URL as lab agents and browsers reach it (fs blob URLs point here). */
+    PUBLIC_URL: z.string().url().optional(),
+    BLOB_SIGNING_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+    GCS_BUCKET: z.string().regex(/^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$/, 'is not a valid bucket name').optional(),
+    UPLOAD_URL_TTL_SECONDS: z.coerce.number().int().min(10).max(7 * 24 * 3600).default(900),
+    DOWNLOAD_URL_TTL_SECONDS: z.coerce.number().int().min(10).max(7 * 24 * 3600).default(600),
+    BLOB_MAX_BYTES: z.coerce.number().int().min(1024).default(64 * 1024 * 1024),
 });
 
-const ConfigSchema = ConfigShape.refine((c) => c.JOB_STORE !== 'firestore' || c.GOOGLE_CLOUD_PROJECT, {
+const ConfigSchema = ConfigShape.refine((c) => c.BLOB_STORE !== 'gcs' || c.GCS_BUCKET, {
+  message: 'BLOB_STORE=gcs needs GCS_BUCKET',
+  path: ['GCS_BUCKET'],
+}).refine((c) => c.JOB_STORE !== 'firestore' || c.GOOGLE_CLOUD_PROJECT, {
     message: 'JOB_STORE=firestore needs GOOGLE_CLOUD_PROJECT',
     path: ['GOOGLE_CLOUD_PROJECT'],
   });

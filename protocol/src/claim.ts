@@ -1,6 +1,20 @@
 import { z } from 'zod';
 import { Identifier, MAX_WAIT_SECONDS, RequestId, Timestamp } from './common.js';
 
+/** A signed URL for one object and one method; `headers` must be sent exactly (they are signed). */
+export const SignedTarget = z.object({
+  url: z.string().url(),
+  method: z.enum(['PUT', 'GET']),
+  headers: z.record(z.string(), z.string()),
+  expires_at: Timestamp,
+});
+export type SignedTarget = z.infer<typeof SignedTarget>;
+
+/** `POST /api/inference/{id}/uploads`: fresh upload URLs when the ones from the claim expired. */
+export const UploadsRequest = z.strictObject({ lease_token: z.string().min(1).max(128) });
+export const UploadsResponse = z.object({ success: z.literal(true), uploads: z.record(z.string(), SignedTarget) });
+export type UploadsResponse = z.infer<typeof UploadsResponse>;
+
 export const PendingQuery = z.object({
   wait: z.coerce.number().min(0).max(MAX_WAIT_SECONDS, `must be at most ${MAX_WAIT_SECONDS} seconds`).optional(),
 });
@@ -16,8 +30,8 @@ export const ClaimedJob = z.object({
   attempt: z.number().int().min(1),
   max_attempts: z.number().int().min(1),
   priority: z.number().int(),
-  /** Signed upload targets for outputs, when the deployment has a blob store (a later issue). */
-  uploads: z.record(z.string(), z.object({ url: z.string().url(), method: z.literal('PUT'), headers: z.record(z.string(), z.string()).optional() })).optional(),
+  /** Signed upload targets for the outputs (seg, preview), when the deployment has a blob store. */
+  uploads: z.record(z.string(), SignedTarget).optional(),
 });
 export type ClaimedJob = z.infer<typeof ClaimedJob>;
 

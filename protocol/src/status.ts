@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { SignedTarget } from './claim.js';
 import { Identifier, JobStatus, Progress, RequestId, Timestamp } from './common.js';
 
 /** One request as the API shows it (status answers, the operations list, cancel/retry answers). */
@@ -23,6 +24,8 @@ export const JobView = z.object({
   cancel_requested: z.boolean(),
   /** true when the completion came without a lease token (the seed's worker). */
   unfenced: z.boolean(),
+  /** Short-lived signed download URLs for the uploaded outputs (status answers only). */
+  downloads: z.record(z.string(), SignedTarget).optional(),
 });
 export type JobView = z.infer<typeof JobView>;
 

@@ -1,10 +1,13 @@
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createApi, type Api } from '../../functions/src/api.js';
 import { loadConfig } from '../../functions/src/config.js';
 import { nodeListener } from '../../functions/src/http/node-adapter.js';
 import { createLogger, silentLogger, type Logger } from '../../functions/src/log.js';
 import type { JobStore } from '../../functions/src/stores/job-store.js';
+import { freePort } from './firestore-emulator.js';
 
 export const AGENT_TOKEN = 'agent-token-0123456789abcdef';
 export const CLIENT_TOKEN = 'client-token-0123456789abcdef';
@@ -20,7 +23,14 @@ export interface TestApi {
 
 /** The real API over node:http on a loopback port, with the store and config a test asks for. */
 export async function startTestApi(opts: { env?: Record<string, string>; store?: JobStore; log?: Logger; lines?: string[] } = {}): Promise<TestApi> {
+  // The port is chosen first so signed blob URLs (PUBLIC_URL) point at this server.
+  const port = await freePort();
+  const blobDir = mkdtempSync(join(tmpdir(), 'lab-relay-blobs-'));
   const cfg = loadConfig({
+    PORT: String(port),
+    PUBLIC_URL: `http://127.0.0.1:${port}`,
+    BLOB_SIGNING_SECRET: 'test-blob-signing-secret-0123456789abcdef',
+    BLOB_DIR: blobDir,
     SQLITE_PATH: ':memory:',
     INFERENCE_AGENT_TOKENS: AGENT_TOKEN,
     INFERENCE_CLIENT_TOKENS: CLIENT_TOKEN,
@@ -29,10 +39,10 @@ export async function startTestApi(opts: { env?: Record<string, string>; store?:
   });
   const log = opts.lines ? createLogger({ level: 'DEBUG', write: (l) => opts.lines!.push(l) }) : (opts.log ?? silentLogger);
   const api = createApi(cfg, { log, ...(opts.store ? { store: opts.store } : {}) });
-  const server = createServer(nodeListener(api.handle));
+  const server = createServer(nodeListener(api.handle, api.bodyLimit));
   server.keepAliveTimeout = 65_000;
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${port}`;
   return {
     api,
     server,
@@ -42,6 +52,7 @@ export async function startTestApi(opts: { env?: Record<string, string>; store?:
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
       await api.close();
+      rmSync(blobDir, { recursive: true, force: true });
     },
     async call(method, path, o = {}) {
       const token = o.token === undefined ? 'client' : o.token;

@@ -16,6 +16,10 @@ function ensureTokens(): Record<string, string> {
     const t = () => randomBytes(24).toString('base64url');
     writeFileSync(TOKENS, `INFERENCE_AGENT_TOKENS=${t()}\nINFERENCE_CLIENT_TOKENS=${t()}\n`, { mode: 0o600 });
   }
+  if (!readFileSync(TOKENS, 'utf8').includes('BLOB_SIGNING_SECRET=')) {
+    // Signed output URLs must survive a restart of the local system.
+    writeFileSync(TOKENS, `BLOB_SIGNING_SECRET=${randomBytes(32).toString('base64url')}\n`, { flag: 'a', mode: 0o600 });
+  }
   const out: Record<string, string> = {};
   for (const line of readFileSync(TOKENS, 'utf8').split('\n')) {
     const m = /^([A-Z_]+)=(.*)$/.exec(line.trim());
@@ -27,6 +31,7 @@ function ensureTokens(): Record<string, string> {
 const tokens = ensureTokens();
 for (const [k, v] of Object.entries(tokens)) process.env[k] ??= v;
 process.env.SQLITE_PATH ??= resolve(DATA, 'jobs.sqlite');
+process.env.BLOB_DIR ??= resolve(DATA, 'blobs');
 const port = process.env.PORT ?? '8080';
 process.stderr.write(
   [

@@ -24,7 +24,7 @@ async function main(): Promise<void> {
     log.log('WARNING', 'INFERENCE_AGENT_TOKENS or INFERENCE_CLIENT_TOKENS is empty: those endpoints will answer 401 to everyone');
   }
   const api = createApi(cfg, { log });
-  const server = createServer(nodeListener(api.handle));
+  const server = createServer(nodeListener(api.handle, api.bodyLimit));
   // Long-polls hold a request up to 25 s; keep idle sockets past that so agents reuse connections.
   server.keepAliveTimeout = 65_000;
   server.listen(cfg.PORT, cfg.HOST, () => {

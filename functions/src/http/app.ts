@@ -1,6 +1,8 @@
 import { AGENT_ID_HEADER, AgentId } from '@lab-relay/protocol';
 import type { Logger } from '../log.js';
+import type { FsBlobStore } from '../blobs/fs-blob-store.js';
 import { agentRoutes } from '../routes/agent-routes.js';
+import { blobRoutes } from '../routes/blob-routes.js';
 import { clientRoutes } from '../routes/client-routes.js';
 import { healthRoutes } from '../routes/health-routes.js';
 import type { Route } from '../routes/route.js';
@@ -16,14 +18,21 @@ export interface AppDeps {
   auth: TokenAuth;
   corsOrigins: string[];
   log: Logger;
+  fsBlobs?: FsBlobStore | null;
+  blobMaxBytes?: number;
 }
 
-const ROUTES: Route[] = [...agentRoutes, ...clientRoutes, ...healthRoutes];
+const ROUTES: Route[] = [...agentRoutes, ...clientRoutes, ...healthRoutes, ...blobRoutes];
 
 /**
  * The whole HTTP API as one function from request to response, independent of the server that
  * carries it (functions-framework in the cloud, node:http locally, or a test calling it directly).
  */
+/** Blob uploads may be larger than JSON bodies; adapters ask before reading a body. */
+export function bodyLimitFor(path: string, blobMaxBytes: number): number {
+  return /^(\/api)?\/blobs\//.test(path) ? blobMaxBytes : MAX_BODY_BYTES;
+}
+
 export function createApp(deps: AppDeps): (req: ApiRequest) => Promise<ApiResponse> {
   return async (req) => {
     const started = Date.now();
@@ -63,12 +72,14 @@ function match(method: string, rawPath: string): { route: Route; params: Record<
   const allowed = new Set<string>();
   for (const route of ROUTES) {
     const pat = route.path.split('/');
-    if (pat.length !== decoded.length) continue;
+    const rest = pat[pat.length - 1]!.startsWith('*');
+    if (rest ? decoded.length < pat.length : pat.length !== decoded.length) continue;
     const params: Record<string, string> = {};
     let ok = true;
     for (let i = 0; i < pat.length && ok; i++) {
       const p = pat[i]!;
-      if (p.startsWith(':')) params[p.slice(1)] = decoded[i]!;
+      if (p.startsWith('*')) params[p.slice(1)] = decoded.slice(i).join('/');
+      else if (p.startsWith(':')) params[p.slice(1)] = decoded[i]!;
       else ok = p === decoded[i];
     }
     if (!ok) continue;
@@ -94,7 +105,7 @@ async function dispatch(route: Route, params: Record<string, string>, req: ApiRe
     }
   }
   const body = route.method === 'POST' ? readJsonBody(req) : undefined;
-  return route.handle({ req, params, body, service: deps.service, agentId, log });
+  return route.handle({ req, params, body, service: deps.service, agentId, log, fsBlobs: deps.fsBlobs ?? null, blobMaxBytes: deps.blobMaxBytes ?? MAX_BODY_BYTES });
 }
 
 function readJsonBody(req: ApiRequest): unknown {

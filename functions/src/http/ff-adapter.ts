@@ -34,7 +34,8 @@ export function functionsFrameworkHandler(getApp: () => (req: ApiRequest) => Pro
     if (res.headersSent) return;
     res.status(r.status);
     res.set({ 'cache-control': 'no-store', ...r.headers });
-    if (r.status === 204 || r.body === null) res.end();
+    if (r.raw) res.type(r.raw.contentType).send(r.raw.data);
+    else if (r.status === 204 || r.body === null) res.end();
     else res.json(r.body);
   };
 }

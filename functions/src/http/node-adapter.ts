@@ -52,6 +52,10 @@ export function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<
 export function writeResponse(res: ServerResponse, r: ApiResponse): void {
   if (res.writableEnded || res.destroyed) return;
   const headers: Record<string, string> = { 'cache-control': 'no-store', ...r.headers };
+  if (r.raw) {
+    res.writeHead(r.status, { ...headers, 'content-type': r.raw.contentType, 'content-length': r.raw.data.length }).end(r.raw.data);
+    return;
+  }
   if (r.status === 204 || r.body === null) {
     res.writeHead(r.status, headers).end();
     return;
@@ -63,7 +67,7 @@ export function writeResponse(res: ServerResponse, r: ApiResponse): void {
 }
 
 /** A node:http request listener around the framework-neutral app. */
-export function nodeListener(app: (req: ApiRequest) => Promise<ApiResponse>) {
+export function nodeListener(app: (req: ApiRequest) => Promise<ApiResponse>, bodyLimit: (path: string) => number = () => MAX_BODY_BYTES) {
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const headers = headerRecord(req.headers);
     const requestId = requestIdFrom(headers);
@@ -72,7 +76,7 @@ export function nodeListener(app: (req: ApiRequest) => Promise<ApiResponse>) {
     const { path, query } = splitUrl(req.url);
     let rawBody: Buffer | undefined;
     try {
-      if (req.method === 'POST' || req.method === 'PUT' || req.method === 'PATCH') rawBody = await readBody(req);
+      if (req.method === 'POST' || req.method === 'PUT' || req.method === 'PATCH') rawBody = await readBody(req, bodyLimit(path));
     } catch (err) {
       const e = err instanceof HttpError ? err : new HttpError(400, 'could not read the request body');
       writeResponse(res, { status: e.status, body: { success: false, error: e.message }, headers: { 'x-request-id': requestId, connection: 'close' } });

@@ -19,6 +19,8 @@ export interface ApiResponse {
   status: number;
   body: unknown;
   headers?: Record<string, string>;
+  /** A non-JSON body (blob downloads); `body` is then ignored. */
+  raw?: { data: Buffer; contentType: string };
 }
 
 export const MAX_BODY_BYTES = 1024 * 1024;

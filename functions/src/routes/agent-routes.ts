@@ -1,4 +1,4 @@
-import { CompleteRequest, HeartbeatRequest, PendingQuery, RequestId } from '@lab-relay/protocol';
+import { CompleteRequest, HeartbeatRequest, PendingQuery, RequestId, UploadsRequest } from '@lab-relay/protocol';
 import { z } from 'zod';
 import { validate } from '../http/validate.js';
 import { json, type Route } from './route.js';
@@ -25,6 +25,16 @@ export const agentRoutes: Route[] = [
       const { id } = validate(IdParam, params, 'path');
       const hb = validate(HeartbeatRequest, body ?? {}, 'body');
       return json(200, await service.heartbeat(id, agentId, hb));
+    },
+  },
+  {
+    method: 'POST',
+    path: 'inference/:id/uploads',
+    role: 'agent',
+    async handle({ params, body, service }) {
+      const { id } = validate(IdParam, params, 'path');
+      const u = validate(UploadsRequest, body ?? {}, 'body');
+      return json(200, { success: true, uploads: await service.uploads(id, u.lease_token) });
     },
   },
   {

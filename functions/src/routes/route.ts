@@ -1,3 +1,4 @@
+import type { FsBlobStore } from '../blobs/fs-blob-store.js';
 import type { Role } from '../http/auth.js';
 import type { ApiRequest, ApiResponse } from '../http/types.js';
 import type { Logger } from '../log.js';
@@ -12,11 +13,14 @@ export interface RouteContext {
   /** The calling agent's name (agent routes). */
   agentId: string;
   log: Logger;
+  /** The embedded blob store, when the API serves blobs itself (BLOB_STORE=fs). */
+  fsBlobs: FsBlobStore | null;
+  blobMaxBytes: number;
 }
 
 export interface Route {
-  method: 'GET' | 'POST';
-  /** Path segments below /api; `:name` captures one segment. */
+  method: 'GET' | 'POST' | 'PUT' | 'HEAD';
+  /** Path segments below /api; `:name` captures one segment, a final `*name` the rest of the path. */
   path: string;
   /** Who may call it; null for open endpoints (healthz). */
   role: Role | null;

@@ -8,6 +8,7 @@ import type {
   JobStatus,
   JobView,
   MetricsResponse,
+  SignedTarget,
   StartResponse,
 } from '@lab-relay/protocol';
 import { toView, type Job, type Versioned } from '../jobs/job.js';
@@ -16,6 +17,7 @@ import type { JobPolicy } from '../jobs/policy.js';
 import * as T from '../jobs/transitions.js';
 import type { Logger } from '../log.js';
 import type { JobStore } from '../stores/job-store.js';
+import { downloadLinks, uploadTargets, type OutputUrls } from './outputs.js';
 import { QueueWaiter } from './queue-waiter.js';
 
 export interface ServiceDeps {
@@ -27,6 +29,8 @@ export interface ServiceDeps {
   random?: () => number;
   newId?: () => string;
   newToken?: () => string;
+  /** Signed URLs for outputs; absent when the deployment has no blob store. */
+  outputs?: OutputUrls | null;
 }
 
 /** A refusal the HTTP layer turns into a JSON error with this status. */
@@ -64,6 +68,7 @@ export class JobService {
   private readonly newId: () => string;
   private readonly newToken: () => string;
   private readonly agentSeenWindowMs: number;
+  private readonly outputs: OutputUrls | null;
   private unwatch: (() => void) | null = null;
   private closed = false;
   private claimsInFlight = 0;
@@ -79,6 +84,7 @@ export class JobService {
     this.newId = deps.newId ?? (() => newRequestId(this.now()));
     this.newToken = deps.newToken ?? newLeaseToken;
     this.agentSeenWindowMs = deps.agentSeenWindowMs;
+    this.outputs = deps.outputs ?? null;
   }
 
   /** Subscribes to the store's queue signal lazily: only instances that serve long-polls listen. */
@@ -134,7 +140,10 @@ export class JobService {
   async status(seriesId: string): Promise<JobView | null> {
     await this.maybeSweep();
     const cur = await this.store.currentForSeries(seriesId);
-    return cur ? toView(cur.job) : null;
+    if (!cur) return null;
+    const view = toView(cur.job);
+    const downloads = this.outputs ? await downloadLinks(this.outputs, cur.job) : undefined;
+    return downloads ? { ...view, downloads } : view;
   }
 
   async cancel(id: string): Promise<JobView> {
@@ -204,7 +213,7 @@ export class JobService {
       const r = await this.claimOnce(agentId);
       if (r.job) {
         await this.touchAgent(agentId, { current: r.job.id });
-        return this.claimedView(r.job);
+        return await this.claimedView(r.job);
       }
       const remaining = deadline - this.now();
       if (remaining <= 0 || signal?.aborted || this.closed) {
@@ -217,8 +226,9 @@ export class JobService {
     }
   }
 
-  private claimedView(job: Job): ClaimedJob {
+  private async claimedView(job: Job): Promise<ClaimedJob> {
     return {
+      ...(this.outputs ? { uploads: await uploadTargets(this.outputs, job) } : {}),
       id: job.id,
       series_id: job.series_id,
       series_ids: job.series_ids,
@@ -268,6 +278,17 @@ export class JobService {
       return { job: d.job };
     }
     return { contended: true };
+  }
+
+  /** Fresh upload URLs for the current lease (the ones handed out with the claim may have expired). */
+  async uploads(id: string, leaseToken: string): Promise<Record<string, SignedTarget>> {
+    if (!this.outputs) throw new ServiceError(409, 'this deployment has no blob store (BLOB_STORE=none)');
+    const cur = await this.store.get(id);
+    if (!cur) throw new ServiceError(404, 'Request not found');
+    if (cur.job.status !== 'processing' || cur.job.lease_token !== leaseToken) {
+      throw new ServiceError(409, 'lease is no longer held by this agent');
+    }
+    return uploadTargets(this.outputs, cur.job);
   }
 
   async heartbeat(id: string, agentId: string, body: HeartbeatRequest): Promise<HeartbeatResponse> {
