@@ -1,0 +1,204 @@
+/** Shared pieces of the agent tests: the real job API on loopback, and the agent in-process or as a child. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { JobView } from '@lab-relay/protocol';
+import { createApi, type Api } from '../../functions/src/api.js';
+import { loadConfig } from '../../functions/src/config.js';
+import { nodeListener } from '../../functions/src/http/node-adapter.js';
+import { silentLogger } from '../../functions/src/log.js';
+import type { Agent } from '../../lab-agent/src/agent.js';
+import type { Flags } from '../../lab-agent/src/config.js';
+import { prepareRun, runCli, type CliIO } from '../../lab-agent/src/cli/program.js';
+
+export const AGENT_TOKEN = 'agent-token-0123456789';
+export const CLIENT_TOKEN = 'client-token-0123456789';
+export const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '../..');
+export const FIXTURE = join(ROOT, 'test/agent/fixtures/job.mjs');
+
+export interface TestApi {
+  url: string;
+  port: number;
+  api: Api;
+  stop(): Promise<void>;
+  start(seriesId: string, seriesIds: string[], extra?: Record<string, unknown>): Promise<string>;
+  status(seriesId: string): Promise<JobView>;
+  cancel(id: string): Promise<void>;
+}
+
+/** The real job API (SQLite store) on 127.0.0.1; `port` 0 picks a free one. */
+export async function startApi(o: { leaseSeconds?: number; sqlitePath?: string; port?: number } = {}): Promise<TestApi> {
+  const cfg = loadConfig({
+    SQLITE_PATH: o.sqlitePath ?? ':memory:',
+    INFERENCE_AGENT_TOKENS: AGENT_TOKEN,
+    INFERENCE_CLIENT_TOKENS: CLIENT_TOKEN,
+    LEASE_SECONDS: String(o.leaseSeconds ?? 4),
+    RETRY_BASE_SECONDS: '30',
+  });
+  const api = createApi(cfg, { log: silentLogger });
+  const server: Server = createServer(nodeListener(api.handle));
+  await new Promise<void>((r) => server.listen(o.port ?? 0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  const url = `http://127.0.0.1:${port}`;
+  const client = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(`${url}/api/${path}`, {
+      method,
+      headers: { authorization: `Bearer ${CLIENT_TOKEN}`, 'content-type': 'application/json' },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+    const json = (await res.json()) as Record<string, unknown>;
+    if (res.status >= 300) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
+    return json;
+  };
+  return {
+    url,
+    port,
+    api,
+    async stop() {
+      await api.service.close();
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+      await api.close();
+    },
+    async start(seriesId, seriesIds, extra = {}) {
+      const r = await client('POST', `inference/${seriesId}/start`, { series_ids: seriesIds, ...extra });
+      return r.request_id as string;
+    },
+    async status(seriesId) {
+      return (await client('GET', `inference/${seriesId}/status`)) as unknown as JobView;
+    },
+    async cancel(id) {
+      await client('POST', `inference/${id}/cancel`);
+    },
+  };
+}
+
+export function tempDir(prefix: string): string {
+  return mkdtempSync(join(tmpdir(), `lab-agent-test-${prefix}-`));
+}
+
+export function removeDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+export type LogLine = Record<string, unknown> & { severity: string; message: string; time: string; job_id?: string; event?: string };
+
+/** A CliIO that keeps what the agent prints, parsed when it is JSON. */
+export function captureIO(env: Record<string, string | undefined> = {}, cwd: string = ROOT): CliIO & { lines: LogLine[]; out: string[]; err: string[] } {
+  const lines: LogLine[] = [];
+  const out: string[] = [];
+  const err: string[] = [];
+  return {
+    env: { PATH: process.env.PATH, ...env },
+    cwd,
+    isTTY: false,
+    lines,
+    out,
+    err,
+    stdout(t) {
+      out.push(t);
+      for (const l of t.split('\n').filter(Boolean)) {
+        try {
+          lines.push(JSON.parse(l) as LogLine);
+        } catch {
+          // A table or help text, not a log line.
+        }
+      }
+    },
+    stderr(t) {
+      err.push(t);
+    },
+  };
+}
+
+export interface InProcessAgent {
+  agent: Agent;
+  done: Promise<number>;
+  lines: LogLine[];
+  stop(): Promise<number>;
+}
+
+/** The agent in this process, as `lab-agent run` builds it, with JSON logs captured. */
+export async function startAgent(flags: Flags, env: Record<string, string | undefined> = {}): Promise<InProcessAgent> {
+  const io = captureIO(env);
+  const { agent } = await prepareRun({ token: AGENT_TOKEN, logFormat: 'json', ...flags }, io);
+  const done = agent.run();
+  return {
+    agent,
+    done,
+    lines: io.lines,
+    async stop() {
+      agent.stop();
+      return done;
+    },
+  };
+}
+
+export { runCli };
+
+/** Waits until `fn` returns a truthy value, polling; fails with `what` after `timeoutMs`. */
+export async function waitFor<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 15_000, everyMs = 100): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v as NonNullable<T>;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** `lab-agent` as its own process (node + tsx, one process, so a signal reaches the agent itself). */
+export function spawnAgent(args: string[], env: Record<string, string> = {}): ChildProcess & { lines: LogLine[]; output: () => string } {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'lab-agent/src/cli/main.ts'), ...args], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  }) as ChildProcess & { lines: LogLine[]; output: () => string };
+  const lines: LogLine[] = [];
+  let text = '';
+  let partial = '';
+  child.stdout!.setEncoding('utf8').on('data', (c: string) => {
+    text += c;
+    const parts = (partial + c).split('\n');
+    partial = parts.pop() ?? '';
+    for (const l of parts) {
+      try {
+        lines.push(JSON.parse(l) as LogLine);
+      } catch {
+        // not a log line
+      }
+    }
+  });
+  child.stderr!.setEncoding('utf8').on('data', (c: string) => (text += c));
+  child.lines = lines;
+  child.output = () => text;
+  return child;
+}
+
+export function exited(child: ChildProcess, timeoutMs = 20_000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  return new Promise((resolveExit, reject) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolveExit({ code: child.exitCode, signal: child.signalCode });
+    const t = setTimeout(() => reject(new Error(`process ${child.pid} did not exit within ${timeoutMs} ms`)), timeoutMs);
+    child.once('exit', (code, signal) => {
+      clearTimeout(t);
+      resolveExit({ code, signal });
+    });
+  });
+}
+
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
