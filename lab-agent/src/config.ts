@@ -33,6 +33,7 @@ type RawSettings = {
   command: string;
   model: string;
   provider: string;
+  source: string;
   slots: string;
   outbox: string;
   workDir: string;
@@ -52,12 +53,13 @@ export const SETTINGS: SettingSpec[] = [
   { key: 'runner', flag: '--runner <name>', env: ['AGENT_RUNNER'], default: 'command when a command is set, else onnx', help: 'onnx (built-in segmentation pipeline) or command (your own program)' },
   { key: 'command', flag: '--command <cmdline>', env: ['AGENT_COMMAND'], default: '', help: 'command line the command runner starts per job (through the shell)' },
   { key: 'model', flag: '--model <path>', env: ['AGENT_MODEL'], default: 'the bundled demo model', help: 'ONNX model for the onnx runner (manifest beside it)' },
+  { key: 'source', flag: '--source <spec>', env: ['AGENT_SOURCE'], default: '(none)', help: 'where the onnx runner reads the series from, e.g. folder:/data/studies (one sub-folder per series id)' },
   { key: 'provider', flag: '--provider <ep>', env: ['AGENT_PROVIDER'], default: 'cpu', help: 'onnxruntime execution provider for the onnx runner: cpu, cuda, dml, webgpu' },
   { key: 'slots', flag: '--slots <n>', env: ['AGENT_SLOTS'], default: '1', help: 'jobs run at the same time (1 = one GPU)' },
   { key: 'outbox', flag: '--outbox <dir>', env: ['AGENT_OUTBOX'], default: '~/.lab-agent/outbox', help: 'results waiting for the API\'s acknowledgement' },
   { key: 'workDir', flag: '--work-dir <dir>', env: ['AGENT_WORK_DIR'], default: '<tmp>/lab-agent', help: 'parent of the per-job temporary folders' },
   { key: 'jobTimeout', flag: '--job-timeout <s>', env: ['AGENT_JOB_TIMEOUT'], default: '3600', help: 'seconds a job may run before it is stopped and reported as a retryable failure (0 = no limit)' },
-  { key: 'pollWait', flag: '--poll-wait <s>', env: ['AGENT_POLL_WAIT', 'POLL_INTERVAL'], default: String(MAX_WAIT_SECONDS), help: `seconds one long-poll waits on the server (0-${MAX_WAIT_SECONDS}); the seed's POLL_INTERVAL is read as this, capped at ${MAX_WAIT_SECONDS}` },
+  { key: 'pollWait', flag: '--poll-wait <s>', env: ['AGENT_POLL_WAIT', 'POLL_INTERVAL'], default: String(MAX_WAIT_SECONDS), help: `seconds one long-poll waits on the server (1-${MAX_WAIT_SECONDS}); the seed's POLL_INTERVAL is read as this, capped at ${MAX_WAIT_SECONDS}` },
   { key: 'gracePeriod', flag: '--grace-period <s>', env: ['AGENT_GRACE_PERIOD'], default: '60', help: 'on the first SIGINT/SIGTERM, seconds running jobs get to finish before they are stopped' },
   { key: 'maxBackoff', flag: '--max-backoff <s>', env: ['AGENT_MAX_BACKOFF'], default: '60', help: 'longest wait between retries when the API is unreachable' },
   { key: 'logFormat', flag: '--log-format <fmt>', env: ['AGENT_LOG_FORMAT'], default: 'auto', help: 'auto (readable on a terminal, JSON lines otherwise), pretty or json' },
@@ -75,7 +77,7 @@ const Schema = z
     apiUrl: z
       .string({ error: 'is required (--api-url or INFERENCE_API_URL)' })
       .url('must be an http(s) URL')
-      .refine((u) => /^https?:$/.test(new URL(u).protocol), 'must be an http(s) URL'),
+      .refine((u) => URL.canParse(u) && /^https?:$/.test(new URL(u).protocol), 'must be an http(s) URL'),
     token: z
       .string({ error: 'is required (--token or INFERENCE_AGENT_TOKEN)' })
       .min(16, 'must be at least 16 characters')
@@ -84,20 +86,17 @@ const Schema = z
     runner: z.enum(RUNNERS, { error: `must be one of ${RUNNERS.join(', ')}` }),
     command: z.string().optional(),
     model: z.string().optional(),
+    source: z.string().optional(),
     provider: z.enum(PROVIDERS, { error: `must be one of ${PROVIDERS.join(', ')}` }),
     slots: z.coerce.number({ error: 'must be a whole number' }).int('must be a whole number').min(1, 'must be at least 1').max(32, 'must be at most 32'),
     outbox: z.string().min(1),
     workDir: z.string().min(1),
     jobTimeout: seconds('job timeout', 0, 7 * 24 * 3600),
-    pollWait: seconds('poll wait', 0, MAX_WAIT_SECONDS),
+    pollWait: seconds('poll wait', 1, MAX_WAIT_SECONDS),
     gracePeriod: seconds('grace period', 0, 24 * 3600),
     maxBackoff: seconds('max backoff', 1, 3600),
     logFormat: z.enum(LOG_FORMATS, { error: `must be one of ${LOG_FORMATS.join(', ')}` }),
     logLevel: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }),
-  })
-  .refine((c) => c.runner !== 'command' || (c.command !== undefined && c.command.trim() !== ''), {
-    message: 'the command runner needs a command (--command or AGENT_COMMAND)',
-    path: ['command'],
   });
 
 export type AgentConfig = z.infer<typeof Schema>;
@@ -160,6 +159,7 @@ export function resolveConfig(flags: Flags, o: ResolveOptions = {}): { config: A
     runner: raw.command ? 'command' : 'onnx',
     command: undefined as unknown as string,
     model: undefined as unknown as string,
+    source: undefined as unknown as string,
     provider: 'cpu',
     slots: '1',
     outbox: join(homedir(), '.lab-agent', 'outbox'),
@@ -174,16 +174,19 @@ export function resolveConfig(flags: Flags, o: ResolveOptions = {}): { config: A
   const merged = { ...defaults, ...raw };
   if (merged.logLevel) merged.logLevel = merged.logLevel.toUpperCase();
   const r = Schema.safeParse(merged);
-  if (!r.success) {
-    const lines = r.error.issues.map((i) => {
+  // Cross-field rules are checked beside the schema so that every problem is reported in one go.
+  const extra: Array<{ path: string[]; message: string }> = [];
+  if (merged.runner === 'command' && !merged.command?.trim()) extra.push({ path: ['command'], message: 'the command runner needs a command (--command or AGENT_COMMAND)' });
+  if (!r.success || extra.length) {
+    const lines = [...(r.success ? [] : r.error.issues), ...extra].map((i) => {
       const key = String(i.path[0] ?? '');
       const spec = SETTINGS.find((s) => s.key === key);
       const name = spec ? `${spec.flag.split(' ')[0]} / ${spec.env.join(' / ')}` : key || '(config)';
       return `  ${name}: ${i.message}`;
     });
-    throw new ConfigError(`Invalid agent configuration:\n${lines.join('\n')}`);
+    throw new ConfigError(`Invalid agent configuration:\n${[...new Set(lines)].join('\n')}`);
   }
-  const config = r.data;
+  const config = r.data!;
   config.outbox = resolve(cwd, config.outbox);
   config.workDir = resolve(cwd, config.workDir);
   if (config.model) config.model = resolve(cwd, config.model);

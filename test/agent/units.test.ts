@@ -78,16 +78,20 @@ describe('configuration', () => {
     expect(io2.err.join('')).toMatch(/unknown option '--no-such-flag'/);
   });
 
-  it('`--runner onnx` fails at start-up with a clear message while runners/onnx.ts does not exist', async () => {
-    if (onnxRunnerAvailable()) {
-      // The pipeline's runner has landed: then the registry must hand out a real runner named onnx.
-      const r = await createRunner('onnx', { provider: 'cpu', env: {}, log: () => undefined });
-      expect(r.name).toBe('onnx');
+  it('`--runner onnx` fails at start-up with a clear message (exit 2) until it can really run', async () => {
+    const io = captureIO({});
+    const args = ['run', '--api-url', 'http://127.0.0.1:9', '--token', TOKEN, '--runner', 'onnx', '--outbox', join(dir, 'onnx-o'), '--work-dir', join(dir, 'onnx-w')];
+    expect(await runCli(args, io)).toBe(2);
+    if (!onnxRunnerAvailable()) {
+      expect(io.err.join('')).toMatch(/onnx runner is not part of this build yet[\s\S]*--runner command --command/);
       return;
     }
-    const io = captureIO({});
-    expect(await runCli(['run', '--api-url', 'http://127.0.0.1:9', '--token', TOKEN, '--runner', 'onnx'], io)).toBe(2);
-    expect(io.err.join('')).toMatch(/onnx runner is not part of this build yet[\s\S]*--runner command --command/);
+    // The pipeline's runner exists: without an image source it cannot fetch a series, and says so.
+    expect(io.err.join('')).toMatch(/--source \/ AGENT_SOURCE: the onnx runner needs an image source/);
+    const r = await createRunner('onnx', { provider: 'cpu', source: `folder:${dir}`, env: {}, log: () => undefined });
+    expect(r.name).toBe('onnx');
+    expect(r.source?.name).toBe('folder');
+    await expect(createRunner('onnx', { provider: 'cpu', source: 'pacs:somewhere', env: {}, log: () => undefined })).rejects.toThrow(/not a source this build knows/);
   });
 });
 

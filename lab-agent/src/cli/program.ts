@@ -6,7 +6,7 @@
  * configuration or usage; 3 the API refused the agent token; 130 a second Ctrl+C/SIGTERM.
  */
 import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
 import { Agent } from '../agent.js';
 import { ApiClient } from '../api-client.js';
@@ -68,7 +68,7 @@ export async function prepareRun(flags: Flags, io: CliIO): Promise<{ agent: Agen
   const { config, sources } = resolveConfig(flags, { env: io.env, cwd: io.cwd });
   const log = createAgentLogger(config, io);
   const env = { ...readEnvFile(flags, io.cwd), ...io.env };
-  const runner = await createRunner(config.runner, { command: config.command, model: config.model, provider: config.provider, env, log: (s, m, f) => log.log(s, m, f) });
+  const runner = await createRunner(config.runner, { command: config.command, model: config.model, source: config.source, provider: config.provider, env, log: (s, m, f) => log.log(s, m, f) });
   const client = new ApiClient({ apiUrl: config.apiUrl, token: config.token, agentId: config.agentId });
   log.log('INFO', `lab-agent starting: API ${config.apiUrl}, runner ${runner.name}, ${config.slots} slot(s), outbox ${config.outbox}`, {
     event: 'starting',
@@ -145,7 +145,7 @@ export async function runCli(argv: string[], io: CliIO = processIO()): Promise<n
     const { config } = resolveConfig(flags, { env: io.env, cwd: io.cwd });
     const env = { ...readEnvFile(flags, io.cwd), ...io.env };
     const quiet = () => undefined;
-    const runner = await createRunner(config.runner, { command: config.command, model: config.model, provider: config.provider, env, log: quiet }).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))));
+    const runner = await createRunner(config.runner, { command: config.command, model: config.model, source: config.source, provider: config.provider, env, log: quiet }).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))));
     const client = new ApiClient({ apiUrl: config.apiUrl, token: config.token, agentId: config.agentId, requestTimeoutMs: 10_000 });
     const rows = await runDoctor(config, { client, runner, probeProviders: () => probeProviders() });
     if (!(runner instanceof Error)) await runner.close?.();
@@ -153,7 +153,7 @@ export async function runCli(argv: string[], io: CliIO = processIO()): Promise<n
     code = doctorExitCode(rows);
   });
 
-  await registerSegment(program);
+  await registerSegment(program, io);
 
   try {
     await program.parseAsync(argv, { from: 'user' });
@@ -178,13 +178,37 @@ export async function runCli(argv: string[], io: CliIO = processIO()): Promise<n
 }
 
 /**
- * `lab-agent segment` belongs to the imaging pipeline (cli/segment.ts, its own issue). It is added when
- * that file exists and exports `registerSegmentCommand(program: Command): void`.
+ * `lab-agent segment` belongs to the imaging pipeline (cli/segment.ts, its own issue), a script that
+ * parses `process.argv` when imported. It is listed here when the file exists and run by `runSegment`
+ * (cli/main.ts hands `segment ...` straight to it, so the pipeline is never cut short by an exit).
  */
-async function registerSegment(program: Command): Promise<void> {
-  const here = (f: string) => fileURLToPath(new URL(f, import.meta.url));
-  if (!existsSync(here('./segment.ts')) && !existsSync(here('./segment.js'))) return;
-  const spec = './segment.js';
-  const mod = (await import(spec)) as { registerSegmentCommand?: (p: Command) => void };
-  if (typeof mod.registerSegmentCommand === 'function') mod.registerSegmentCommand(program);
+export function segmentModule(): string | null {
+  for (const f of ['./segment.ts', './segment.js']) {
+    const p = fileURLToPath(new URL(f, import.meta.url));
+    if (existsSync(p)) return p;
+  }
+  return null;
+}
+
+/** Runs cli/segment.ts with `args` as its command line; false when this build has no segment command. */
+export async function runSegment(args: string[]): Promise<boolean> {
+  const path = segmentModule();
+  if (!path) return false;
+  // The script reads its options from process.argv (from argv[2] on) when it is imported.
+  process.argv = [process.argv[0]!, path, ...args];
+  await import(pathToFileURL(path).href);
+  return true;
+}
+
+async function registerSegment(program: Command, io: CliIO): Promise<void> {
+  if (!segmentModule()) return;
+  program
+    .command('segment')
+    .description('Segment a local four-series study with no API (see `lab-agent segment --help`)')
+    .helpOption(false)
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .action(async (_opts: unknown, cmd: Command) => {
+      if (!(await runSegment(cmd.args))) io.stderr('lab-agent: this build has no segment command\n');
+    });
 }

@@ -3,19 +3,22 @@
  * imported only when chosen and present, so `--runner onnx` fails at start-up with a clear message
  * instead of producing placeholder results while it does not exist.
  *
- * Contract for runners/onnx.ts: export `createOnnxRunner(options: RunnerFactoryOptions): Runner |
- * Promise<Runner>` (a default export of the same function is accepted too).
+ * runners/onnx.ts may export `createOnnxRunner(options: RunnerFactoryOptions)` (or a default export of
+ * it); otherwise its `OnnxRunner` class is built here with the image source named by `--source`.
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../errors.js';
+import type { SeriesSource } from '../sources/types.js';
 import { CommandRunner } from './command.js';
 import type { Runner, RunnerFactoryOptions } from './types.js';
 
 export type RunnerName = 'onnx' | 'command';
 
+const exists = (rel: string) => ['.ts', '.js'].some((ext) => existsSync(fileURLToPath(new URL(rel + ext, import.meta.url))));
+
 export function onnxRunnerAvailable(): boolean {
-  return ['./onnx.ts', './onnx.js'].some((f) => existsSync(fileURLToPath(new URL(f, import.meta.url))));
+  return exists('./onnx');
 }
 
 export async function createRunner(name: RunnerName, o: RunnerFactoryOptions): Promise<Runner> {
@@ -29,12 +32,45 @@ export async function createRunner(name: RunnerName, o: RunnerFactoryOptions): P
         "  Use the command runner instead: --runner command --command '<your inference program>'",
     );
   }
-  // A computed specifier: the module may not exist when this file is type-checked.
+  // Computed specifiers: these modules may not exist when this file is type-checked.
   const spec = './onnx.js';
-  const mod = (await import(spec)) as { createOnnxRunner?: unknown; default?: unknown };
+  const mod = (await import(spec)) as { createOnnxRunner?: unknown; default?: unknown; OnnxRunner?: unknown };
   const factory = (mod.createOnnxRunner ?? mod.default) as ((o: RunnerFactoryOptions) => Runner | Promise<Runner>) | undefined;
-  if (typeof factory !== 'function') {
-    throw new ConfigError('lab-agent/src/runners/onnx.ts does not export createOnnxRunner(options); cannot start the onnx runner');
+  if (typeof factory === 'function') return factory(o);
+  if (typeof mod.OnnxRunner !== 'function') {
+    throw new ConfigError('lab-agent/src/runners/onnx.ts exports neither createOnnxRunner(options) nor OnnxRunner; cannot start the onnx runner');
   }
-  return factory(o);
+  const source = await createSource(o.source, o.env);
+  const OnnxRunner = mod.OnnxRunner as new (x: Record<string, unknown>) => Runner;
+  const runner = new OnnxRunner({
+    source,
+    ...(o.model ? { modelPath: o.model } : {}),
+    provider: o.provider,
+    onWarning: (message: string) => o.log('WARNING', message),
+  });
+  // The runner keeps its source to itself; `lab-agent doctor` checks it through Runner.source.
+  if (!runner.source) Object.defineProperty(runner, 'source', { value: source, enumerable: true });
+  return runner;
+}
+
+/**
+ * The image source for `--source SPEC`. A sources/registry.ts exporting `createSource(spec, env)` (the
+ * image-source issue) takes over when present; until then `folder:<dir>` is understood here.
+ */
+export async function createSource(spec: string | undefined, env: Record<string, string | undefined>): Promise<SeriesSource> {
+  if (!spec?.trim()) {
+    throw new ConfigError('Invalid agent configuration:\n  --source / AGENT_SOURCE: the onnx runner needs an image source, e.g. --source folder:/data/studies');
+  }
+  if (exists('../sources/registry')) {
+    const regSpec = '../sources/registry.js';
+    const reg = (await import(regSpec)) as { createSource?: (spec: string, env: Record<string, string | undefined>) => SeriesSource | Promise<SeriesSource> };
+    if (typeof reg.createSource === 'function') return reg.createSource(spec, env);
+  }
+  const m = /^folder:(.+)$/.exec(spec.trim());
+  if (m && exists('../sources/folder')) {
+    const folderSpec = '../sources/folder.js';
+    const { FolderSource } = (await import(folderSpec)) as { FolderSource: new (root: string) => SeriesSource };
+    return new FolderSource(m[1]!);
+  }
+  throw new ConfigError(`Invalid agent configuration:\n  --source / AGENT_SOURCE: '${spec}' is not a source this build knows (supported: folder:<dir>)`);
 }

@@ -52,6 +52,8 @@ export interface RunnerFactoryOptions {
   command?: string | undefined;
   /** The ONNX model path (onnx runner); undefined means the runner's default. */
   model?: string | undefined;
+  /** Where the onnx runner reads series from, e.g. `folder:/data/studies`. */
+  source?: string | undefined;
   /** The requested onnxruntime execution provider (onnx runner). */
   provider: 'cpu' | 'cuda' | 'dml' | 'webgpu';
   /** The environment after the `.env` file was applied, for runner-specific settings. */

@@ -18,7 +18,7 @@ export function ttyView(write: (line: string) => void = (l) => process.stdout.wr
       if (event === 'progress' && typeof percent === 'number') {
         const filled = Math.round((Math.max(0, Math.min(100, percent)) / 100) * BAR);
         const bar = '#'.repeat(filled) + '-'.repeat(BAR - filled);
-        write(`${time} ${job} [${bar}] ${String(Math.round(percent)).padStart(3)}%  ${String(stage ?? '')}`);
+        write(`${time} ${job}[${bar}] ${String(Math.round(percent)).padStart(3)}%  ${String(stage ?? '')}`);
         return;
       }
       const extras = Object.entries(rest)
