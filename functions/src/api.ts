@@ -13,6 +13,7 @@ import { policyFrom } from './jobs/policy.js';
 import { createLogger, type Logger } from './log.js';
 import { JobService } from './service/job-service.js';
 import { FirestoreJobStore } from './stores/firestore-store.js';
+import type { WebConfig } from './routes/route.js';
 import type { JobStore } from './stores/job-store.js';
 import { SqliteJobStore } from './stores/sqlite-store.js';
 
@@ -64,7 +65,11 @@ export function createApi(
   });
   const auth = new TokenAuth(cfg.INFERENCE_AGENT_TOKENS, cfg.INFERENCE_CLIENT_TOKENS);
   const fsBlobs = blobs instanceof FsBlobStore ? blobs : null;
-  const handle = createApp({ service, auth, corsOrigins: cfg.CORS_ORIGINS, log, fsBlobs, blobMaxBytes: cfg.BLOB_MAX_BYTES });
+  const webConfig: WebConfig =
+    cfg.FIREBASE_API_KEY && cfg.GOOGLE_CLOUD_PROJECT
+      ? { auth: 'firebase', firebase: { apiKey: cfg.FIREBASE_API_KEY, authDomain: cfg.FIREBASE_AUTH_DOMAIN ?? `${cfg.GOOGLE_CLOUD_PROJECT}.firebaseapp.com`, projectId: cfg.GOOGLE_CLOUD_PROJECT } }
+      : { auth: 'token', ...(cfg.WEB_TOKEN_HANDOFF && cfg.INFERENCE_CLIENT_TOKENS[0] ? { token: cfg.INFERENCE_CLIENT_TOKENS[0] } : {}) };
+  const handle = createApp({ service, auth, corsOrigins: cfg.CORS_ORIGINS, log, fsBlobs, blobMaxBytes: cfg.BLOB_MAX_BYTES, webConfig });
   return {
     handle,
     bodyLimit: (path) => bodyLimitFor(path, cfg.BLOB_MAX_BYTES),

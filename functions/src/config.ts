@@ -32,6 +32,18 @@ const ConfigShape = z.object({
     /** Agents seen within this window are listed by /api/metrics. */
     AGENT_SEEN_WINDOW_SECONDS: z.coerce.number().min(1).default(300),
     LOG_LEVEL: z.enum(['DEBUG', 'INFO', 'WARNING', 'ERROR']).default('INFO'),
+    /** Folder of the web page, served at / by `npm run api`/`npm start` (Firebase Hosting in the cloud). */
+    WEB_DIR: z.string().min(1).optional(),
+    /**
+     * Local demo only: /api/web-config hands the page a client token so nobody has to sign in.
+     * Refused unless the API listens on loopback.
+     */
+    WEB_TOKEN_HANDOFF: z
+      .enum(['true', 'false', '1', '0'])
+      .default('false')
+      .transform((v) => v === 'true' || v === '1'),
+    FIREBASE_API_KEY: z.string().optional(),
+    FIREBASE_AUTH_DOMAIN: z.string().optional(),
     BLOB_STORE: z.enum(['none', 'fs', 'gcs']).default('fs'),
     BLOB_DIR: z.string().min(1).default('.data/blobs'),
     /** The API's URL as lab agents and browsers reach it (fs blob URLs point here). */
@@ -43,7 +55,10 @@ const ConfigShape = z.object({
     BLOB_MAX_BYTES: z.coerce.number().int().min(1024).default(64 * 1024 * 1024),
 });
 
-const ConfigSchema = ConfigShape.refine((c) => c.BLOB_STORE !== 'gcs' || c.GCS_BUCKET, {
+const ConfigSchema = ConfigShape.refine((c) => !c.WEB_TOKEN_HANDOFF || ['127.0.0.1', 'localhost', '::1'].includes(c.HOST), {
+  message: 'WEB_TOKEN_HANDOFF hands out a client token: only allowed when HOST is loopback',
+  path: ['WEB_TOKEN_HANDOFF'],
+}).refine((c) => c.BLOB_STORE !== 'gcs' || c.GCS_BUCKET, {
   message: 'BLOB_STORE=gcs needs GCS_BUCKET',
   path: ['GCS_BUCKET'],
 }).refine((c) => c.JOB_STORE !== 'firestore' || c.GOOGLE_CLOUD_PROJECT, {

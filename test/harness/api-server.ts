@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { createApi, type Api } from '../../functions/src/api.js';
 import { loadConfig } from '../../functions/src/config.js';
 import { nodeListener } from '../../functions/src/http/node-adapter.js';
+import { serveStatic } from '../../functions/src/http/static-files.js';
 import { createLogger, silentLogger, type Logger } from '../../functions/src/log.js';
 import type { JobStore } from '../../functions/src/stores/job-store.js';
 import { freePort } from './firestore-emulator.js';
@@ -22,7 +23,7 @@ export interface TestApi {
 }
 
 /** The real API over node:http on a loopback port, with the store and config a test asks for. */
-export async function startTestApi(opts: { env?: Record<string, string>; store?: JobStore; log?: Logger; lines?: string[] } = {}): Promise<TestApi> {
+export async function startTestApi(opts: { env?: Record<string, string>; store?: JobStore; log?: Logger; lines?: string[]; webDir?: string } = {}): Promise<TestApi> {
   // The port is chosen first so signed blob URLs (PUBLIC_URL) point at this server.
   const port = await freePort();
   const blobDir = mkdtempSync(join(tmpdir(), 'lab-relay-blobs-'));
@@ -39,7 +40,8 @@ export async function startTestApi(opts: { env?: Record<string, string>; store?:
   });
   const log = opts.lines ? createLogger({ level: 'DEBUG', write: (l) => opts.lines!.push(l) }) : (opts.log ?? silentLogger);
   const api = createApi(cfg, { log, ...(opts.store ? { store: opts.store } : {}) });
-  const server = createServer(nodeListener(api.handle, api.bodyLimit));
+  const webDir = opts.webDir;
+  const server = createServer(nodeListener(api.handle, api.bodyLimit, webDir ? (p, m) => serveStatic(webDir, p, m) : undefined));
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
   const url = `http://127.0.0.1:${port}`;

@@ -6,6 +6,7 @@ import { createServer } from 'node:http';
 import { createApi } from '../api.js';
 import { ConfigError, loadConfig } from '../config.js';
 import { nodeListener } from '../http/node-adapter.js';
+import { serveStatic } from '../http/static-files.js';
 import { createLogger } from '../log.js';
 
 async function main(): Promise<void> {
@@ -24,7 +25,8 @@ async function main(): Promise<void> {
     log.log('WARNING', 'INFERENCE_AGENT_TOKENS or INFERENCE_CLIENT_TOKENS is empty: those endpoints will answer 401 to everyone');
   }
   const api = createApi(cfg, { log });
-  const server = createServer(nodeListener(api.handle, api.bodyLimit));
+  const webDir = cfg.WEB_DIR;
+  const server = createServer(nodeListener(api.handle, api.bodyLimit, webDir ? (p, m) => serveStatic(webDir, p, m) : undefined));
   // Long-polls hold a request up to 25 s; keep idle sockets past that so agents reuse connections.
   server.keepAliveTimeout = 65_000;
   server.listen(cfg.PORT, cfg.HOST, () => {

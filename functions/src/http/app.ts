@@ -5,7 +5,7 @@ import { agentRoutes } from '../routes/agent-routes.js';
 import { blobRoutes } from '../routes/blob-routes.js';
 import { clientRoutes } from '../routes/client-routes.js';
 import { healthRoutes } from '../routes/health-routes.js';
-import type { Route } from '../routes/route.js';
+import type { Route, WebConfig } from '../routes/route.js';
 import { ServiceError, type JobService } from '../service/job-service.js';
 import { BadCursorError } from '../stores/job-store.js';
 import type { TokenAuth } from './auth.js';
@@ -20,6 +20,7 @@ export interface AppDeps {
   log: Logger;
   fsBlobs?: FsBlobStore | null;
   blobMaxBytes?: number;
+  webConfig?: WebConfig;
 }
 
 const ROUTES: Route[] = [...agentRoutes, ...clientRoutes, ...healthRoutes, ...blobRoutes];
@@ -105,7 +106,7 @@ async function dispatch(route: Route, params: Record<string, string>, req: ApiRe
     }
   }
   const body = route.method === 'POST' ? readJsonBody(req) : undefined;
-  return route.handle({ req, params, body, service: deps.service, agentId, log, fsBlobs: deps.fsBlobs ?? null, blobMaxBytes: deps.blobMaxBytes ?? MAX_BODY_BYTES });
+  return route.handle({ req, params, body, service: deps.service, agentId, log, fsBlobs: deps.fsBlobs ?? null, blobMaxBytes: deps.blobMaxBytes ?? MAX_BODY_BYTES, webConfig: deps.webConfig ?? { auth: 'token' } });
 }
 
 function readJsonBody(req: ApiRequest): unknown {

@@ -67,10 +67,19 @@ export function writeResponse(res: ServerResponse, r: ApiResponse): void {
 }
 
 /** A node:http request listener around the framework-neutral app. */
-export function nodeListener(app: (req: ApiRequest) => Promise<ApiResponse>, bodyLimit: (path: string) => number = () => MAX_BODY_BYTES) {
+export function nodeListener(
+  app: (req: ApiRequest) => Promise<ApiResponse>,
+  bodyLimit: (path: string) => number = () => MAX_BODY_BYTES,
+  /** Answers non-API paths (the local web page); null falls through to the API's 404. */
+  staticFiles?: (path: string, method: string) => Promise<ApiResponse | null>,
+) {
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const headers = headerRecord(req.headers);
     const requestId = requestIdFrom(headers);
+    if (staticFiles && !/^\/api(\/|$)/.test(req.url ?? '/')) {
+      const r = await staticFiles(splitUrl(req.url).path, req.method ?? 'GET');
+      if (r) return writeResponse(res, r);
+    }
     const ac = new AbortController();
     res.on('close', () => ac.abort());
     const { path, query } = splitUrl(req.url);

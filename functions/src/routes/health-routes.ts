@@ -1,7 +1,15 @@
 import { json, type Route } from './route.js';
 
-/** Open to load balancers and uptime checks: says only whether the store answers. */
+/** Open endpoints: health for load balancers, and how the web page should sign in. */
 export const healthRoutes: Route[] = [
+  {
+    method: 'GET',
+    path: 'web-config',
+    role: null,
+    async handle({ webConfig }) {
+      return json(200, webConfig);
+    },
+  },
   {
     method: 'GET',
     path: 'healthz',

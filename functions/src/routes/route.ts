@@ -16,6 +16,15 @@ export interface RouteContext {
   /** The embedded blob store, when the API serves blobs itself (BLOB_STORE=fs). */
   fsBlobs: FsBlobStore | null;
   blobMaxBytes: number;
+  /** What /api/web-config tells the page (sign-in method, and locally the handed-off token). */
+  webConfig: WebConfig;
+}
+
+export interface WebConfig {
+  auth: 'token' | 'firebase';
+  /** Only with WEB_TOKEN_HANDOFF on a loopback API. */
+  token?: string;
+  firebase?: { apiKey: string; authDomain: string; projectId: string };
 }
 
 export interface Route {
