@@ -54,15 +54,16 @@ export function decodeFrame(
     }
     return;
   }
-  if (src instanceof Int16Array) scaleInt16(src, count, slope, intercept, out, outOffset);
-  else if (src instanceof Uint16Array) scaleUint16(src, count, slope, intercept, out, outOffset);
-  else for (let i = 0; i < count; i++) out[outOffset + i] = src[i]! * slope + intercept;
+  const dst = out.subarray(outOffset, outOffset + count);
+  if (src instanceof Int16Array || src instanceof Uint16Array || src instanceof Uint8Array || src instanceof Int8Array) {
+    // The typed-array conversion in set() is native code; then one monomorphic pass over floats.
+    dst.set(src);
+    if (slope !== 1 || intercept !== 0) rescaleInPlace(dst, slope, intercept);
+  } else {
+    for (let i = 0; i < count; i++) dst[i] = src[i]! * slope + intercept;
+  }
 }
 
-// Monomorphic loops for the common 16-bit cases: a loop over a union of typed arrays is several times slower.
-function scaleInt16(src: Int16Array, count: number, slope: number, intercept: number, out: Float32Array, o: number): void {
-  for (let i = 0; i < count; i++) out[o + i] = src[i]! * slope + intercept;
-}
-function scaleUint16(src: Uint16Array, count: number, slope: number, intercept: number, out: Float32Array, o: number): void {
-  for (let i = 0; i < count; i++) out[o + i] = src[i]! * slope + intercept;
+function rescaleInPlace(dst: Float32Array, slope: number, intercept: number): void {
+  for (let i = 0; i < dst.length; i++) dst[i] = dst[i]! * slope + intercept;
 }
