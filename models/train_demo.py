@@ -179,19 +179,26 @@ def manifest(index):
         'output': {'convention': 'sigmoid_tc_wt_et', 'threshold': 0.5, 'activation': 'logits',
                    'label_values': {'core': 1, 'edema': 2, 'enhancing': 3}},
         'labels': [
-            {'value': 1, 'name': 'necrotic_core', 'description': 'Necrotic / non-enhancing tumour core',
+            {'value': 1, 'name': 'necrotic_core', 'description': 'Necrotic core',
              'category': code('49755003', 'SCT', 'Morphologically abnormal structure'),
-             'type': code('6574001', 'SCT', 'Necrosis'), 'color': [255, 64, 64]},
-            {'value': 2, 'name': 'edema', 'description': 'Peritumoural oedema',
+             'type': code('6574001', 'SCT', 'Necrosis'), 'color': [230, 60, 60]},
+            {'value': 2, 'name': 'edema', 'description': 'Edema',
              'category': code('49755003', 'SCT', 'Morphologically abnormal structure'),
-             'type': code('79654002', 'SCT', 'Edema'), 'color': [64, 200, 64]},
-            {'value': 3, 'name': 'enhancing', 'description': 'Enhancing tumour',
+             'type': code('79654002', 'SCT', 'Edema'), 'color': [70, 200, 70]},
+            {'value': 3, 'name': 'enhancing', 'description': 'Enhancing tumor',
              'category': code('49755003', 'SCT', 'Morphologically abnormal structure'),
-             'type': code('C113842', 'NCIt', 'Enhancing Lesion'), 'color': [255, 220, 0]},
+             'type': code('C113842', 'NCIt', 'Enhancing Lesion'), 'color': [250, 220, 40]},
         ],
         'reference_modality': 'flair',
         'allow_different_frame_of_reference': False,
     }
+
+
+def write_manifest(out, index):
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, 'model.json'), 'w') as f:
+        json.dump(manifest(index), f, indent=2)
+        f.write('\n')
 
 
 def main():
@@ -204,7 +211,12 @@ def main():
     ap.add_argument('--lr', type=float, default=3e-3)
     ap.add_argument('--threads', type=int, default=2)
     ap.add_argument('--seed', type=int, default=0)
+    ap.add_argument('--manifest-only', action='store_true', help='only (re)write OUT/model.json')
     args = ap.parse_args()
+    if args.manifest_only:
+        with open(os.path.join(args.train, 'index.json')) as f:
+            write_manifest(args.out, json.load(f))
+        return
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -255,9 +267,7 @@ def main():
                       dynamic_axes={'image': dyn, 'logits': dyn})
     import onnx
     onnx.checker.check_model(onnx.load(onnx_path))
-    with open(os.path.join(args.out, 'model.json'), 'w') as f:
-        json.dump(manifest(index), f, indent=2)
-        f.write('\n')
+    write_manifest(args.out, index)
     metrics = {
         'parameters': n_params,
         'steps': args.steps, 'batch': args.batch, 'crop': CROP, 'lr': args.lr, 'threads': args.threads, 'seed': args.seed,

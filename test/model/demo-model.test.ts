@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { DEMO_MODEL_DIR, loadModel, type SegmentationModel } from '../../lab-agent/src/imaging/model/load-model.js';
 import { segmentChannels, stackChannels, type StageContext } from '../../lab-agent/src/imaging/inference/segment.js';
 import { synthesizePhantom } from '../../lab-agent/src/phantom/synthesize.js';
-import type { Vec3 } from '../../lab-agent/src/imaging/volume.js';
+import { AXIAL, type Vec3 } from '../../lab-agent/src/imaging/volume.js';
 
 let model: SegmentationModel;
 beforeAll(async () => {
@@ -39,7 +39,8 @@ describe('demo model on fresh phantoms', () => {
       const p = synthesizePhantom(c);
       const input = stackChannels(p.channels, model.manifest.channels, p.size);
       const ctx: StageContext = { signal: new AbortController().signal, progress: () => {}, timings: {} };
-      const seg = await segmentChannels(model, input, p.spacing, ctx);
+      const grid = { dims: p.size, spacing: p.spacing, origin: [0, 0, 0] as Vec3, direction: AXIAL, frameOfReferenceUID: '1.2.3' };
+      const seg = await segmentChannels(model, input, grid, ctx);
       const d = dice(seg.labels, p.labels);
       const volErr = Math.abs(seg.measurements.whole_tumor_ml - p.truth.whole_tumor_ml) / p.truth.whole_tumor_ml;
       const voxels = p.size[0] * p.size[1] * p.size[2];
