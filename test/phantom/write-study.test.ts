@@ -77,10 +77,13 @@ describe('writePhantomStudy', () => {
     const labels = new Uint8Array(await fsp.readFile(path.join(out, truth.labels_file)));
     expect(Buffer.from(labels).equals(Buffer.from(phantom.labels))).toBe(true);
 
+    const again = spawnSync(tsx, ['lab-agent/src/cli/phantom.ts', '--out', out, '--size', '8,8,4'], { encoding: 'utf8', timeout: 60000 });
+    expect(again.status).toBe(1);
+    expect(again.stderr).toMatch(/output folder .*t1 is not empty/);
     const bad = spawnSync(tsx, ['lab-agent/src/cli/phantom.ts', '--out', out, '--size', '40,40'], { encoding: 'utf8', timeout: 60000 });
     expect(bad.status).not.toBe(0);
     expect(bad.stderr).toMatch(/three positive integers/);
-    const badSlice = spawnSync(tsx, ['lab-agent/src/cli/phantom.ts', '--out', out, '--size', '8,8,4', '--missing-slice', 'flair:9'], { encoding: 'utf8', timeout: 60000 });
+    const badSlice = spawnSync(tsx, ['lab-agent/src/cli/phantom.ts', '--out', path.join(tmp.dir, 'cli2'), '--size', '8,8,4', '--missing-slice', 'flair:9'], { encoding: 'utf8', timeout: 60000 });
     expect(badSlice.status).toBe(1);
     expect(badSlice.stderr).toMatch(/missing slice index 9 is outside flair's 0\.\.3/);
   });

@@ -93,6 +93,16 @@ export async function writePhantomStudy(phantom: Phantom, outDir: string, opts: 
   // Shuffling is seeded too, so a given phantom + options always gives the same files.
   const rng = createRng(phantom.seed ^ 0x5eed);
 
+  if (opts.missingSlice) {
+    const { modality, index } = opts.missingSlice;
+    const nz = opts.geometryDiffer && modality !== 'flair' ? differingGrid(phantom.size, phantom.spacing).dims[2] : phantom.size[2];
+    if (!Number.isInteger(index) || index < 0 || index >= nz) throw new Error(`missing slice index ${index} is outside ${modality}'s 0..${nz - 1}`);
+  }
+  // Stale files from an earlier run would silently join the new series (and then fail as mixed series).
+  for (const m of MODALITIES) {
+    const entries = await fsp.readdir(path.join(outDir, m)).catch(() => [] as string[]);
+    if (entries.length > 0) throw new Error(`output folder ${path.join(outDir, m)} is not empty; remove it or choose another --out`);
+  }
   await fsp.mkdir(outDir, { recursive: true });
   const series = {} as Record<Modality, WrittenSeries>;
   for (const [mi, modality] of MODALITIES.entries()) {
