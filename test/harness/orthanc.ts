@@ -46,8 +46,8 @@ export interface OrthancServer {
   password: string;
   dir: string;
   /** fetch against Orthanc with the test user's credentials. */
-  call(method: string, p: string, body?: BodyInit, headers?: Record<string, string>): Promise<Response>;
-  json<T = unknown>(method: string, p: string, body?: BodyInit): Promise<T>;
+  call(method: string, p: string, body?: Uint8Array | string, headers?: Record<string, string>): Promise<Response>;
+  json<T = unknown>(method: string, p: string, body?: Uint8Array | string): Promise<T>;
   /** POST /instances; returns Orthanc's answer. */
   upload(file: string): Promise<{ ID: string; ParentSeries: string; ParentStudy: string; Status: string }>;
   /** Kills the server, keeping the temp dir (for "Orthanc went down" tests); start() brings it back on the same port. */
@@ -85,7 +85,7 @@ export async function startOrthanc(o: { user?: string; password?: string; timeou
     HttpThreadsCount: 8,
     ConcurrentJobs: 1,
     Plugins: hasDicomWebPlugin ? [DICOMWEB_PLUGIN] : [],
-    DicomWeb: { Enable: true, Root: '/dicom-web/', EnableWado: false },
+    DicomWeb: { Enable: true, Root: '/dicom-web/' },
   };
   const configFile = path.join(dir, 'orthanc.json');
   await writeFile(configFile, JSON.stringify(config, null, 2));
@@ -94,7 +94,7 @@ export async function startOrthanc(o: { user?: string; password?: string; timeou
   let child: ChildProcess | undefined;
   let log = '';
 
-  const call = (method: string, p: string, body?: BodyInit, headers: Record<string, string> = {}) =>
+  const call = (method: string, p: string, body?: Uint8Array | string, headers: Record<string, string> = {}) =>
     fetch(url + p, { method, headers: { authorization: auth, ...headers }, ...(body !== undefined ? { body } : {}), signal: AbortSignal.timeout(30_000) });
 
   const start = async () => {
@@ -141,7 +141,7 @@ export async function startOrthanc(o: { user?: string; password?: string; timeou
     password,
     dir,
     call,
-    async json<T>(method: string, p: string, body?: BodyInit) {
+    async json<T>(method: string, p: string, body?: Uint8Array | string) {
       const r = await call(method, p, body);
       const text = await r.text();
       if (!r.ok) throw new Error(`Orthanc ${method} ${p}: ${r.status} ${text.slice(0, 200)}`);
