@@ -12,7 +12,8 @@ import type { Volume } from '../../lab-agent/src/imaging/volume.js';
 import { hasCommand, mrSlice, tempDir } from './helpers.js';
 import { el, newUid, writePart10 } from '../../lab-agent/src/imaging/dicom/write.js';
 
-const PYTHON = '/usr/bin/python3';
+// Debian's python3 (with pydicom/numpy), not a pyenv one on PATH; overridable for other machines.
+const PYTHON = process.env.PYDICOM_PYTHON ?? '/usr/bin/python3';
 const hasDciodvfy = hasCommand('dciodvfy', []);
 const hasPydicom = spawnSync(PYTHON, ['-c', 'import pydicom, numpy'], { stdio: 'ignore' }).status === 0;
 if (!hasDciodvfy) console.warn('SKIPPED: dciodvfy not installed (Debian dicom3tools): SEG IOD validation tests are skipped');
