@@ -6,7 +6,7 @@
 import type { ClaimedJob } from '@lab-relay/protocol';
 import type { ApiClient } from './api-client.js';
 import { flushOutbox } from './delivery.js';
-import { AuthError, JobAbort, errorMessage } from './errors.js';
+import { AuthError, ConfigError, JobAbort, errorMessage } from './errors.js';
 import { RunningJob } from './job-runner.js';
 import type { Logger } from './log.js';
 import type { Outbox } from './outbox.js';
@@ -52,7 +52,12 @@ export class Agent {
   async run(): Promise<number> {
     const { log } = this.o;
     await this.o.outbox.init();
-    await this.o.runner.init?.();
+    try {
+      await this.o.runner.init?.();
+    } catch (err) {
+      // A model that does not load is a setup problem: report it like a configuration error (exit 2).
+      throw new ConfigError(`The ${this.o.runner.name} runner could not start: ${errorMessage(err)}`);
+    }
     const deliveryDeps = { client: this.o.client, outbox: this.o.outbox, log, maxBackoffMs: this.o.maxBackoffMs };
     try {
       await flushOutbox(deliveryDeps, AbortSignal.any([this.claiming.signal, this.delivering.signal]));

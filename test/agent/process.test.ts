@@ -108,7 +108,7 @@ describe('lab-agent as a process', () => {
     help.stdout!.on('data', (c: Buffer) => (out += c.toString()));
     expect((await exited(help)).code).toBe(0);
     expect(out).toMatch(/--api-url <url>/);
-    expect(out).toMatch(/env: INFERENCE_API_URL, GCP_API_URL/);
+    expect(out.replace(/\s+/g, ' ')).toMatch(/env: INFERENCE_API_URL, GCP_API_URL/);
     expect(out).toMatch(/--job-timeout <s>/);
   }, 45_000);
 });

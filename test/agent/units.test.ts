@@ -4,16 +4,18 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { ClaimedJob, CompleteRequest } from '@lab-relay/protocol';
 import { Backoff, parseRetryAfter } from '../../lab-agent/src/backoff.js';
-import { resolveConfig } from '../../lab-agent/src/config.js';
+import { SETTINGS, resolveConfig } from '../../lab-agent/src/config.js';
 import { deliver, flushOutbox } from '../../lab-agent/src/delivery.js';
 import { ApiError, AuthError, ConfigError, NetworkError } from '../../lab-agent/src/errors.js';
 import { RunningJob } from '../../lab-agent/src/job-runner.js';
 import { createLogger, silentLogger, type LogRecord } from '../../lab-agent/src/log.js';
 import { Outbox } from '../../lab-agent/src/outbox.js';
 import { parseResult } from '../../lab-agent/src/runners/command.js';
+import { PACS_SETTINGS } from '../../lab-agent/src/sinks/pacs-config.js';
+import { SOURCE_SETTINGS } from '../../lab-agent/src/sources/config.js';
 import { createRunner, onnxRunnerAvailable } from '../../lab-agent/src/runners/registry.js';
 import { ttyView } from '../../lab-agent/src/view/tty.js';
-import { captureIO, removeDir, runCli, tempDir } from './helpers.js';
+import { ROOT, captureIO, removeDir, runCli, tempDir } from './helpers.js';
 
 let dir: string;
 beforeAll(() => {
@@ -79,19 +81,30 @@ describe('configuration', () => {
   });
 
   it('`--runner onnx` fails at start-up with a clear message (exit 2) until it can really run', async () => {
-    const io = captureIO({});
     const args = ['run', '--api-url', 'http://127.0.0.1:9', '--token', TOKEN, '--runner', 'onnx', '--outbox', join(dir, 'onnx-o'), '--work-dir', join(dir, 'onnx-w')];
-    expect(await runCli(args, io)).toBe(2);
     if (!onnxRunnerAvailable()) {
+      const io = captureIO({});
+      expect(await runCli(args, io)).toBe(2);
       expect(io.err.join('')).toMatch(/onnx runner is not part of this build yet[\s\S]*--runner command --command/);
       return;
     }
-    // The pipeline's runner exists: without an image source it cannot fetch a series, and says so.
-    expect(io.err.join('')).toMatch(/--source \/ AGENT_SOURCE: the onnx runner needs an image source/);
+    // The pipeline's runner exists: it is built with the configured image source...
     const r = await createRunner('onnx', { provider: 'cpu', source: `folder:${dir}`, env: {}, log: () => undefined });
     expect(r.name).toBe('onnx');
     expect(r.source?.name).toBe('folder');
-    await expect(createRunner('onnx', { provider: 'cpu', source: 'pacs:somewhere', env: {}, log: () => undefined })).rejects.toThrow(/not a source this build knows/);
+    await expect(createRunner('onnx', { provider: 'cpu', source: 'pacs:somewhere', env: {}, log: () => undefined })).rejects.toThrow(/--source \/ AGENT_SOURCE/);
+    // ...and a model that cannot be loaded stops the agent before it claims anything, as a setup error.
+    const io = captureIO({});
+    expect(await runCli([...args, '--source', `folder:${dir}`, '--model', join(dir, 'no-such-model', 'model.json'), '--log-format', 'json'], io)).toBe(2);
+    expect(io.err.join('')).toMatch(/The onnx runner could not start: .*no-such-model/);
+  });
+
+  it('the README documents every setting (flag and variable)', () => {
+    const readme = readFileSync(join(ROOT, 'lab-agent/README.md'), 'utf8');
+    for (const s of [...SETTINGS, ...SOURCE_SETTINGS.filter((x) => x.key !== 'kind'), ...PACS_SETTINGS]) {
+      expect(readme).toContain('`' + s.flag + '`');
+      for (const e of s.env) expect(readme).toContain('`' + e + '`');
+    }
   });
 });
 

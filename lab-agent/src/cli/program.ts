@@ -13,6 +13,8 @@ import { ApiClient } from '../api-client.js';
 import { SETTINGS, resolveConfig, readEnvFile, type AgentConfig, type Flags } from '../config.js';
 import { doctorExitCode, formatTable, runDoctor } from '../doctor.js';
 import { ConfigError, errorMessage } from '../errors.js';
+import { PACS_SETTINGS } from '../sinks/pacs-config.js';
+import { SOURCE_SETTINGS } from '../sources/config.js';
 import { createLogger, type Logger } from '../log.js';
 import { probeProviders } from '../ort-probe.js';
 import { Outbox } from '../outbox.js';
@@ -57,18 +59,18 @@ export function processIO(): CliIO {
 }
 
 /** Builds the logger for the configured output: readable on a terminal, JSON lines otherwise. */
-export function createAgentLogger(cfg: Pick<AgentConfig, 'logFormat' | 'logLevel' | 'token' | 'agentId'>, io: Pick<CliIO, 'stdout' | 'isTTY'>): Logger {
+export function createAgentLogger(cfg: Pick<AgentConfig, 'logFormat' | 'logLevel' | 'token' | 'agentId'>, io: Pick<CliIO, 'stdout' | 'isTTY'>, moreSecrets: string[] = []): Logger {
   const pretty = cfg.logFormat === 'pretty' || (cfg.logFormat === 'auto' && io.isTTY);
   const write = (line: string) => io.stdout(line + '\n');
-  return createLogger({ view: pretty ? ttyView(write, io.isTTY) : jsonView(write), level: cfg.logLevel, secrets: [cfg.token], base: pretty ? {} : { agent_id: cfg.agentId } });
+  return createLogger({ view: pretty ? ttyView(write, io.isTTY) : jsonView(write), level: cfg.logLevel, secrets: [cfg.token, ...moreSecrets], base: pretty ? {} : { agent_id: cfg.agentId } });
 }
 
 /** Everything `run` needs, created and validated; `agent.run()` starts it. */
 export async function prepareRun(flags: Flags, io: CliIO): Promise<{ agent: Agent; config: AgentConfig; log: Logger; runner: Runner }> {
   const { config, sources } = resolveConfig(flags, { env: io.env, cwd: io.cwd });
-  const log = createAgentLogger(config, io);
   const env = { ...readEnvFile(flags, io.cwd), ...io.env };
-  const runner = await createRunner(config.runner, { command: config.command, model: config.model, source: config.source, provider: config.provider, env, log: (s, m, f) => log.log(s, m, f) });
+  const log = createAgentLogger(config, io, secretValues(flags, env));
+  const runner = await createRunner(config.runner, { command: config.command, model: config.model, source: config.source, provider: config.provider, flags: flags as Record<string, string | undefined>, env, log: (s, m, f) => log.log(s, m, f) });
   const client = new ApiClient({ apiUrl: config.apiUrl, token: config.token, agentId: config.agentId });
   log.log('INFO', `lab-agent starting: API ${config.apiUrl}, runner ${runner.name}, ${config.slots} slot(s), outbox ${config.outbox}`, {
     event: 'starting',
@@ -95,10 +97,24 @@ export async function prepareRun(flags: Flags, io: CliIO): Promise<{ agent: Agen
   return { agent, config, log, runner };
 }
 
-function addSettings(cmd: Command, keys?: Array<(typeof SETTINGS)[number]['key']>): Command {
-  for (const s of SETTINGS) {
-    if (keys && !keys.includes(s.key)) continue;
-    cmd.addOption(new Option(s.flag, `${s.help} [env: ${s.env.join(', ')}; default: ${s.default}]`));
+/** The image source's and PACS sink's own settings (sources/config.ts, sinks/pacs-config.ts); `--source` itself is the agent's. */
+const EXTRA_SETTINGS = [...SOURCE_SETTINGS.filter((s) => s.key !== 'kind'), ...PACS_SETTINGS];
+
+/** Values of settings marked secret (passwords, tokens), so the logger can redact them wherever they appear. */
+function secretValues(flags: Flags, env: Record<string, string | undefined>): string[] {
+  const out: string[] = [];
+  for (const s of EXTRA_SETTINGS) {
+    if (!s.secret) continue;
+    const key = s.flag.split(' ')[0]!.replace(/^--/, '').replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+    const v = (flags as Record<string, string | undefined>)[key] ?? s.env.map((e) => env[e]).find(Boolean);
+    if (v) out.push(v);
+  }
+  return out;
+}
+
+function addSettings(cmd: Command): Command {
+  for (const s of [...SETTINGS, ...EXTRA_SETTINGS]) {
+    cmd.addOption(new Option(s.flag, `${s.help} [env: ${s.env.join(', ')}; default: ${s.default || '(none)'}]`));
   }
   return cmd.option('--env-file <path>', 'read settings from this file instead of ./.env (the real environment wins)');
 }
@@ -145,7 +161,7 @@ export async function runCli(argv: string[], io: CliIO = processIO()): Promise<n
     const { config } = resolveConfig(flags, { env: io.env, cwd: io.cwd });
     const env = { ...readEnvFile(flags, io.cwd), ...io.env };
     const quiet = () => undefined;
-    const runner = await createRunner(config.runner, { command: config.command, model: config.model, source: config.source, provider: config.provider, env, log: quiet }).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))));
+    const runner = await createRunner(config.runner, { command: config.command, model: config.model, source: config.source, provider: config.provider, flags: flags as Record<string, string | undefined>, env, log: quiet }).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))));
     const client = new ApiClient({ apiUrl: config.apiUrl, token: config.token, agentId: config.agentId, requestTimeoutMs: 10_000 });
     const rows = await runDoctor(config, { client, runner, probeProviders: () => probeProviders() });
     if (!(runner instanceof Error)) await runner.close?.();

@@ -40,10 +40,12 @@ export async function createRunner(name: RunnerName, o: RunnerFactoryOptions): P
   if (typeof mod.OnnxRunner !== 'function') {
     throw new ConfigError('lab-agent/src/runners/onnx.ts exports neither createOnnxRunner(options) nor OnnxRunner; cannot start the onnx runner');
   }
-  const source = await createSource(o.source, o.env);
+  const source = await createSource(o.source, o.env, o.flags);
+  const storeSeg = await createStoreSeg(o.source, o.env, o.flags);
   const OnnxRunner = mod.OnnxRunner as new (x: Record<string, unknown>) => Runner;
   const runner = new OnnxRunner({
     source,
+    ...(storeSeg ? { storeSeg } : {}),
     ...(o.model ? { modelPath: o.model } : {}),
     provider: o.provider,
     onWarning: (message: string) => o.log('WARNING', message),
@@ -53,18 +55,27 @@ export async function createRunner(name: RunnerName, o: RunnerFactoryOptions): P
   return runner;
 }
 
+type SourcesRegistry = {
+  createSource?: (spec: string, env: Record<string, string | undefined>, flags?: Record<string, string | undefined>) => SeriesSource | Promise<SeriesSource>;
+  createStoreSeg?: (spec: string | undefined, env: Record<string, string | undefined>, flags?: Record<string, string | undefined>) => unknown;
+};
+
+async function sourcesRegistry(): Promise<SourcesRegistry | null> {
+  if (!exists('../sources/registry')) return null;
+  const regSpec = '../sources/registry.js';
+  return (await import(regSpec)) as SourcesRegistry;
+}
+
 /**
- * The image source for `--source SPEC`. A sources/registry.ts exporting `createSource(spec, env)` (the
- * image-source issue) takes over when present; until then `folder:<dir>` is understood here.
+ * The image source for `--source SPEC`. sources/registry.ts (the image-source issue) builds it when
+ * present (Orthanc on this PC when no spec is given, as in the seed's deployment); without it only
+ * `folder:<dir>` is understood here.
  */
-export async function createSource(spec: string | undefined, env: Record<string, string | undefined>): Promise<SeriesSource> {
+export async function createSource(spec: string | undefined, env: Record<string, string | undefined>, flags: Record<string, string | undefined> = {}): Promise<SeriesSource> {
+  const reg = await sourcesRegistry();
+  if (typeof reg?.createSource === 'function') return reg.createSource(spec?.trim() || 'orthanc', env, flags);
   if (!spec?.trim()) {
     throw new ConfigError('Invalid agent configuration:\n  --source / AGENT_SOURCE: the onnx runner needs an image source, e.g. --source folder:/data/studies');
-  }
-  if (exists('../sources/registry')) {
-    const regSpec = '../sources/registry.js';
-    const reg = (await import(regSpec)) as { createSource?: (spec: string, env: Record<string, string | undefined>) => SeriesSource | Promise<SeriesSource> };
-    if (typeof reg.createSource === 'function') return reg.createSource(spec, env);
   }
   const m = /^folder:(.+)$/.exec(spec.trim());
   if (m && exists('../sources/folder')) {
@@ -73,4 +84,11 @@ export async function createSource(spec: string | undefined, env: Record<string,
     return new FolderSource(m[1]!);
   }
   throw new ConfigError(`Invalid agent configuration:\n  --source / AGENT_SOURCE: '${spec}' is not a source this build knows (supported: folder:<dir>)`);
+}
+
+/** Where the onnx runner stores the SEG it made (a PACS sink, `--pacs`), when one is configured. */
+async function createStoreSeg(spec: string | undefined, env: Record<string, string | undefined>, flags: Record<string, string | undefined> = {}) {
+  const reg = await sourcesRegistry();
+  if (typeof reg?.createStoreSeg !== 'function') return undefined;
+  return reg.createStoreSeg(spec, env, flags) as ((segPath: string, ctx: { signal: AbortSignal }) => Promise<string | null>) | undefined;
 }

@@ -56,6 +56,8 @@ export interface RunnerFactoryOptions {
   source?: string | undefined;
   /** The requested onnxruntime execution provider (onnx runner). */
   provider: 'cpu' | 'cuda' | 'dml' | 'webgpu';
+  /** The command line's flags (camelCase keys), for runner- and source-specific ones such as --source-url. */
+  flags?: Record<string, string | undefined>;
   /** The environment after the `.env` file was applied, for runner-specific settings. */
   env: Record<string, string | undefined>;
   /** Agent-scoped logger (records carry no job id). */
