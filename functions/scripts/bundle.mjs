@@ -5,7 +5,7 @@ import { build } from 'esbuild';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
-const runtimeDeps = ['@google-cloud/functions-framework', '@google-cloud/firestore', '@google-cloud/storage'];
+const runtimeDeps = ['@google-cloud/functions-framework', '@google-cloud/firestore', '@google-cloud/storage', 'firebase-admin'];
 const outdir = new URL('../dist/', import.meta.url).pathname;
 mkdirSync(outdir, { recursive: true });
 await build({

@@ -7,6 +7,7 @@ import { FsBlobStore } from './blobs/fs-blob-store.js';
 import { GcsBlobStore } from './blobs/gcs-blob-store.js';
 import type { ApiConfig } from './config.js';
 import { bodyLimitFor, createApp } from './http/app.js';
+import { FirebaseIdTokens } from './http/id-tokens.js';
 import { TokenAuth } from './http/auth.js';
 import type { ApiRequest, ApiResponse } from './http/types.js';
 import { policyFrom } from './jobs/policy.js';
@@ -66,10 +67,11 @@ export function createApi(
   const auth = new TokenAuth(cfg.INFERENCE_AGENT_TOKENS, cfg.INFERENCE_CLIENT_TOKENS);
   const fsBlobs = blobs instanceof FsBlobStore ? blobs : null;
   const webConfig: WebConfig =
-    cfg.FIREBASE_API_KEY && cfg.GOOGLE_CLOUD_PROJECT
-      ? { auth: 'firebase', firebase: { apiKey: cfg.FIREBASE_API_KEY, authDomain: cfg.FIREBASE_AUTH_DOMAIN ?? `${cfg.GOOGLE_CLOUD_PROJECT}.firebaseapp.com`, projectId: cfg.GOOGLE_CLOUD_PROJECT } }
+    cfg.FIREBASE_AUTH && cfg.FIREBASE_API_KEY
+      ? { auth: 'firebase', firebase: { apiKey: cfg.FIREBASE_API_KEY, authDomain: cfg.FIREBASE_AUTH_DOMAIN ?? `${cfg.GOOGLE_CLOUD_PROJECT}.firebaseapp.com`, projectId: cfg.GOOGLE_CLOUD_PROJECT! } }
       : { auth: 'token', ...(cfg.WEB_TOKEN_HANDOFF && cfg.INFERENCE_CLIENT_TOKENS[0] ? { token: cfg.INFERENCE_CLIENT_TOKENS[0] } : {}) };
-  const handle = createApp({ service, auth, corsOrigins: cfg.CORS_ORIGINS, log, fsBlobs, blobMaxBytes: cfg.BLOB_MAX_BYTES, webConfig });
+  const idTokens = cfg.FIREBASE_AUTH ? new FirebaseIdTokens(cfg.GOOGLE_CLOUD_PROJECT!) : null;
+  const handle = createApp({ service, auth, corsOrigins: cfg.CORS_ORIGINS, log, fsBlobs, blobMaxBytes: cfg.BLOB_MAX_BYTES, webConfig, idTokens });
   return {
     handle,
     bodyLimit: (path) => bodyLimitFor(path, cfg.BLOB_MAX_BYTES),

@@ -42,6 +42,11 @@ const ConfigShape = z.object({
       .enum(['true', 'false', '1', '0'])
       .default('false')
       .transform((v) => v === 'true' || v === '1'),
+    /** Accept Firebase Authentication ID tokens from people on client endpoints. */
+    FIREBASE_AUTH: z
+      .enum(['true', 'false', '1', '0'])
+      .default('false')
+      .transform((v) => v === 'true' || v === '1'),
     FIREBASE_API_KEY: z.string().optional(),
     FIREBASE_AUTH_DOMAIN: z.string().optional(),
     BLOB_STORE: z.enum(['none', 'fs', 'gcs']).default('fs'),
@@ -58,6 +63,9 @@ const ConfigShape = z.object({
 const ConfigSchema = ConfigShape.refine((c) => !c.WEB_TOKEN_HANDOFF || ['127.0.0.1', 'localhost', '::1'].includes(c.HOST), {
   message: 'WEB_TOKEN_HANDOFF hands out a client token: only allowed when HOST is loopback',
   path: ['WEB_TOKEN_HANDOFF'],
+}).refine((c) => !c.FIREBASE_AUTH || c.GOOGLE_CLOUD_PROJECT, {
+  message: 'FIREBASE_AUTH=true needs GOOGLE_CLOUD_PROJECT',
+  path: ['GOOGLE_CLOUD_PROJECT'],
 }).refine((c) => c.BLOB_STORE !== 'gcs' || c.GCS_BUCKET, {
   message: 'BLOB_STORE=gcs needs GCS_BUCKET',
   path: ['GCS_BUCKET'],

@@ -7,7 +7,7 @@ describe('Cloud Function bundle', () => {
   it('builds a self-contained ESM bundle that serves the API through functions-framework', () => {
     execFileSync(process.execPath, ['functions/scripts/bundle.mjs'], { stdio: 'pipe' });
     const pkg = JSON.parse(readFileSync('functions/dist/package.json', 'utf8'));
-    expect(Object.keys(pkg.dependencies).sort()).toEqual(['@google-cloud/firestore', '@google-cloud/functions-framework', '@google-cloud/storage']);
+    expect(Object.keys(pkg.dependencies).sort()).toEqual(['@google-cloud/firestore', '@google-cloud/functions-framework', '@google-cloud/storage', 'firebase-admin']);
     expect(readFileSync('functions/dist/index.js', 'utf8')).not.toMatch(/from ['"]@lab-relay\/protocol['"]/);
     const script = `
       await import('./functions/dist/index.js');

@@ -9,6 +9,7 @@ import type { Route, WebConfig } from '../routes/route.js';
 import { ServiceError, type JobService } from '../service/job-service.js';
 import { BadCursorError } from '../stores/job-store.js';
 import type { TokenAuth } from './auth.js';
+import { IdTokenError, looksLikeJwt, type IdTokenVerifier } from './id-tokens.js';
 import { corsHeaders, preflight } from './cors.js';
 import { HttpError, MAX_BODY_BYTES, type ApiRequest, type ApiResponse } from './types.js';
 import { validate } from './validate.js';
@@ -21,6 +22,8 @@ export interface AppDeps {
   fsBlobs?: FsBlobStore | null;
   blobMaxBytes?: number;
   webConfig?: WebConfig;
+  /** Firebase ID tokens for people, on client routes (null: static tokens only). */
+  idTokens?: IdTokenVerifier | null;
 }
 
 const ROUTES: Route[] = [...agentRoutes, ...clientRoutes, ...healthRoutes, ...blobRoutes];
@@ -95,7 +98,20 @@ function match(method: string, rawPath: string): { route: Route; params: Record<
 async function dispatch(route: Route, params: Record<string, string>, req: ApiRequest, deps: AppDeps, log: Logger): Promise<ApiResponse> {
   let agentId = '';
   if (route.role) {
-    const { roles, fingerprint } = deps.auth.rolesOf(req.headers.authorization);
+    const { roles, fingerprint, token } = deps.auth.rolesOf(req.headers.authorization);
+    if (roles.size === 0 && token && deps.idTokens && route.role === 'client' && looksLikeJwt(token)) {
+      let user;
+      try {
+        user = await deps.idTokens.verify(token);
+      } catch (err) {
+        if (err instanceof IdTokenError) throw new HttpError(401, err.message, {}, { 'www-authenticate': 'Bearer error="invalid_token"' });
+        throw err;
+      }
+      if (route.permission && !user.permissions.has(route.permission)) {
+        throw new HttpError(403, `this needs the ${route.permission} role`);
+      }
+      roles.add('client');
+    }
     if (roles.size === 0) {
       throw new HttpError(401, req.headers.authorization ? 'invalid token' : 'missing bearer token', {}, { 'www-authenticate': 'Bearer' });
     }

@@ -16,9 +16,9 @@ export class TokenAuth {
   }
 
   /** The roles a bearer token carries (none when missing or unknown). */
-  rolesOf(authorization: string | undefined): { roles: Set<Role>; fingerprint: string | null } {
+  rolesOf(authorization: string | undefined): { roles: Set<Role>; fingerprint: string | null; token: string | null } {
     const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
-    if (!m) return { roles: new Set(), fingerprint: null };
+    if (!m) return { roles: new Set(), fingerprint: null, token: null };
     const d = digest(m[1]!);
     let isAgent = false;
     let isClient = false;
@@ -28,7 +28,7 @@ export class TokenAuth {
     const roles = new Set<Role>();
     if (isAgent) roles.add('agent');
     if (isClient) roles.add('client');
-    return { roles, fingerprint };
+    return { roles, fingerprint, token: m[1]! };
   }
 }
 

@@ -11,6 +11,7 @@ export const clientRoutes: Route[] = [
   {
     method: 'POST',
     path: 'inference/:series_id/start',
+    permission: 'clinician',
     role: 'client',
     async handle({ params, body, service }) {
       const { series_id } = validate(SeriesParam, params, 'path');
@@ -22,6 +23,7 @@ export const clientRoutes: Route[] = [
   {
     method: 'GET',
     path: 'inference/:series_id/status',
+    permission: 'clinician',
     role: 'client',
     async handle({ params, service }) {
       const { series_id } = validate(SeriesParam, params, 'path');
@@ -32,6 +34,7 @@ export const clientRoutes: Route[] = [
   {
     method: 'POST',
     path: 'inference/:id/cancel',
+    permission: 'clinician',
     role: 'client',
     async handle({ params, service }) {
       const { id } = validate(IdParam, params, 'path');
@@ -41,6 +44,7 @@ export const clientRoutes: Route[] = [
   {
     method: 'POST',
     path: 'inference/:id/retry',
+    permission: 'operator',
     role: 'client',
     async handle({ params, service }) {
       const { id } = validate(IdParam, params, 'path');
@@ -50,6 +54,7 @@ export const clientRoutes: Route[] = [
   {
     method: 'GET',
     path: 'inference',
+    permission: 'operator',
     role: 'client',
     async handle({ req, service }) {
       const q = validate(ListQuery, Object.fromEntries(req.query), 'query');
@@ -59,6 +64,7 @@ export const clientRoutes: Route[] = [
   {
     method: 'GET',
     path: 'metrics',
+    permission: 'operator',
     role: 'client',
     async handle({ service }) {
       return json(200, await service.metrics());

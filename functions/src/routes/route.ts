@@ -1,5 +1,6 @@
 import type { FsBlobStore } from '../blobs/fs-blob-store.js';
 import type { Role } from '../http/auth.js';
+import type { Permission } from '../http/id-tokens.js';
 import type { ApiRequest, ApiResponse } from '../http/types.js';
 import type { Logger } from '../log.js';
 import type { JobService } from '../service/job-service.js';
@@ -33,6 +34,8 @@ export interface Route {
   path: string;
   /** Who may call it; null for open endpoints (healthz). */
   role: Role | null;
+  /** For people signed in with Firebase (client routes): the permission needed. Static client tokens may do everything. */
+  permission?: Permission;
   handle(ctx: RouteContext): Promise<ApiResponse>;
 }
 
