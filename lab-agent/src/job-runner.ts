@@ -85,6 +85,7 @@ export class RunningJob {
         id: job.id,
         series_id: job.series_id,
         series_ids: [...job.series_ids],
+        ...(job.uploads ? { uploads: job.uploads } : {}),
         workDir,
         signal: this.controller.signal,
         progress: (stage: string, percent: number) => {
@@ -127,16 +128,36 @@ export class RunningJob {
         written_at: new Date().toISOString(),
         agent_id: deps.agentId,
       };
-      const file = await deps.outbox.put(entry);
+      let file: string;
+      try {
+        file = await deps.outbox.put(entry);
+      } catch (err) {
+        // No durable copy (disk full, folder gone): still try to hand the result over rather than drop it.
+        log.log('ERROR', `could not write the result to the outbox (${errorMessage(err)}); sending it without a durable copy`);
+        return await this.sendOnce(entry.body);
+      }
       outcome = await deliver({ file, entry }, { client: deps.client, outbox: deps.outbox, log: deps.log, maxBackoffMs: deps.maxBackoffMs }, deps.deliverySignal);
     } catch (err) {
       if (err instanceof AuthError) deps.onAuthError(err);
-      else log.log('ERROR', `could not record the result: ${errorMessage(err)}`);
+      else log.log('ERROR', `could not deliver the result: ${errorMessage(err)}`);
       outcome = 'stopped';
     } finally {
       await hb.stop();
     }
     return outcome;
+  }
+
+  /** One direct attempt to deliver, for when the outbox cannot be written. */
+  private async sendOnce(body: CompleteRequest): Promise<JobEnd> {
+    try {
+      await this.deps.client.complete(this.job.id, body, this.deps.deliverySignal);
+      this.log.log('INFO', 'result delivered without the outbox', { event: 'delivered' });
+      return 'delivered';
+    } catch (err) {
+      if (err instanceof AuthError) this.deps.onAuthError(err);
+      this.log.log('ERROR', `the result could not be delivered and is lost: ${errorMessage(err)}`, { event: 'lost' });
+      return 'stopped';
+    }
   }
 
   /** The runner's result, a failure built from what stopped it, or null when nothing is to be reported. */

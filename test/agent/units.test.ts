@@ -276,4 +276,43 @@ describe('one job', () => {
     expect(order.filter((o) => o.startsWith('complete'))).toEqual(['complete:true:lease-token-0123456789']);
     expect(readdirSync(join(dir, 'work-order'))).toEqual([]);
   });
+
+  it('still hands the result over when the outbox cannot be written (and says so)', async () => {
+    const sent: CompleteRequest[] = [];
+    const job: ClaimedJob = {
+      id: 'job-no-outbox',
+      series_id: 's',
+      series_ids: ['1', '2', '3', '4'],
+      lease_token: 'lease-token-0123456789',
+      lease_expires_at: new Date(Date.now() + 60_000).toISOString(),
+      heartbeat_interval_s: 10,
+      attempt: 1,
+      max_attempts: 3,
+      priority: 0,
+    };
+    const client = {
+      heartbeat: async () => ({ success: true as const, cancel: false, lease_expires_at: new Date(Date.now() + 60_000).toISOString(), heartbeat_interval_s: 10 }),
+      complete: async (_id: string, body: CompleteRequest) => {
+        sent.push(body);
+        return { success: true as const, status: 'completed' as const, replay: false };
+      },
+    };
+    writeFileSync(join(dir, 'not-a-folder'), 'x');
+    const lines: LogRecord[] = [];
+    const rj = new RunningJob(job, {
+      client,
+      runner: { name: 'fake', run: async () => ({ success: true }) },
+      outbox: new Outbox(join(dir, 'not-a-folder')),
+      log: createLogger({ view: { write: (r) => lines.push(r) } }),
+      agentId: 'a',
+      workRoot: join(dir, 'work-no-outbox'),
+      jobTimeoutMs: 0,
+      maxBackoffMs: 100,
+      deliverySignal: new AbortController().signal,
+      onAuthError: () => undefined,
+    });
+    expect(await rj.done).toBe('delivered');
+    expect(sent).toHaveLength(1);
+    expect(lines.some((l) => l.severity === 'ERROR' && /could not write the result to the outbox/.test(l.message))).toBe(true);
+  });
 });

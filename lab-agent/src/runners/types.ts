@@ -1,4 +1,4 @@
-import type { CompleteRequest, ResultFields } from '@lab-relay/protocol';
+import type { ClaimedJob, CompleteRequest, ResultFields } from '@lab-relay/protocol';
 import type { SeriesSource } from '../sources/types.js';
 
 /** What a runner is handed for one claimed job. */
@@ -8,6 +8,8 @@ export interface JobContext {
   series_id: string;
   /** The four input series in the order [t1, t1c, t2, flair]. */
   series_ids: string[];
+  /** Signed upload targets for outputs (e.g. `seg`, `preview`), when the API's deployment has a blob store. */
+  uploads?: ClaimedJob['uploads'];
   /** A directory private to this job; removed by the agent when the job ends, however it ends. */
   workDir: string;
   /** Aborted when the job is cancelled, its lease is lost, it times out or the agent is forced to stop. */

@@ -21,6 +21,11 @@ export function ttyView(write: (line: string) => void = (l) => process.stdout.wr
         write(`${time} ${job}[${bar}] ${String(Math.round(percent)).padStart(3)}%  ${String(stage ?? '')}`);
         return;
       }
+      if (rest.stream === 'stderr') {
+        // The program's own output, quoted as it came.
+        write(`${time} ${job}${paint('DEBUG', '> ')}${rec.message}`);
+        return;
+      }
       const extras = Object.entries(rest)
         .filter(([k, v]) => v !== undefined && k !== 'agent_id')
         .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
