@@ -1,10 +1,11 @@
 // The folder source, the source/sink settings (flag > env > default, messages without secrets) and the
 // factories.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { statSync } from 'node:fs';
 import { mkdir, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError } from '../../lab-agent/src/errors.js';
-import { DicomWebSource, FolderSource, OrthancSource, createSource, describeSource, fetchStudy, parseDicomWebSeriesId, resolveSourceConfig } from '../../lab-agent/src/sources/index.js';
+import { DicomWebSource, FolderSource, OrthancSource, createSource, describeSource, fetchStudy, parseDicomWebSeriesId, resolveSourceConfig, type StudyProgress } from '../../lab-agent/src/sources/index.js';
 import { createSource as createFromSpec, createStoreSeg } from '../../lab-agent/src/sources/registry.js';
 import { createPacsSink, resolvePacsConfig } from '../../lab-agent/src/sinks/pacs-config.js';
 import { OrthancPacsSink } from '../../lab-agent/src/sinks/pacs-orthanc.js';
@@ -33,8 +34,12 @@ describe('folder source', () => {
     const files = await src.fetchSeries('t2', dest, new AbortController().signal, (p) => seen.push(p.files));
     expect(await hashes(files)).toEqual(await hashes(await listFiles(path.join(root, 't2'))));
     expect(seen.at(-1)).toBe(6);
-    const study = await fetchStudy(src, ['t1', 't1c', 't2', 'flair'], path.join(tmp, 'job'), new AbortController().signal);
+    let last: StudyProgress | undefined;
+    const study = await fetchStudy(src, ['t1', 't1c', 't2', 'flair'], path.join(tmp, 'job'), new AbortController().signal, (p) => (last = p));
     expect(study.flair).toHaveLength(6);
+    // Concurrent copies must not lose byte counts.
+    const all = (await listFiles(path.join(tmp, 'job'))).map((f) => statSync(f).size);
+    expect(last).toMatchObject({ files: 24, totalFiles: 24, bytes: all.reduce((a, b) => a + b, 0) });
   });
 
   it('refuses ids that leave the root: "..", absolute paths, links to outside; unknown and empty folders are named', async () => {

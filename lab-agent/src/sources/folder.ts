@@ -68,8 +68,10 @@ export class FolderSource implements SeriesSource {
           throw e;
         }
         done.push(out[i]!);
+        const { size } = await fsp.stat(out[i]!);
+        // Added after the await: `progress.bytes += await ...` would lose concurrent updates.
         progress.files++;
-        progress.bytes += (await fsp.stat(out[i]!)).size;
+        progress.bytes += size;
         onProgress?.({ ...progress });
       });
     } catch (e) {

@@ -187,7 +187,9 @@ export class HttpClient {
     };
     arm();
     try {
-      const headers: Record<string, string> = { ...o.headers };
+      // identity: Orthanc would otherwise gzip every DICOM file on the fly, which made loopback downloads
+      // ~5x slower (measured: 17.5 vs 3.7 ms per 116 KB slice); the PACS is on the lab's LAN anyway.
+      const headers: Record<string, string> = { 'accept-encoding': 'identity', ...o.headers };
       if (this.authHeader) headers.authorization = this.authHeader;
       let res: Response;
       try {
