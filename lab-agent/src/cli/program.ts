@@ -175,7 +175,8 @@ export async function runCli(argv: string[], io: CliIO = processIO()): Promise<n
     await program.parseAsync(argv, { from: 'user' });
   } catch (err) {
     if (err instanceof CommanderError) {
-      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.help' || err.code === 'commander.version') return 0;
+      // Help asked for exits 0; help shown because no command was given is a usage error.
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.help' || err.code === 'commander.version') return err.exitCode === 0 ? 0 : EXIT_USAGE;
       // Commander already printed the message.
       return err.code === 'commander.executeSubCommandAsync' ? 1 : EXIT_USAGE;
     }
@@ -185,10 +186,6 @@ export async function runCli(argv: string[], io: CliIO = processIO()): Promise<n
     }
     io.stderr(`lab-agent: ${errorMessage(err)}\n`);
     return 1;
-  }
-  if (code === undefined && argv.length === 0) {
-    io.stdout(program.helpInformation());
-    return EXIT_USAGE;
   }
   return code ?? (typeof process.exitCode === 'number' ? process.exitCode : 0);
 }
