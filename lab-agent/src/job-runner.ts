@@ -38,13 +38,16 @@ export class RunningJob {
   readonly startedAt = Date.now();
   readonly done: Promise<JobEnd>;
   private readonly log: Logger;
+  private hb: Heartbeater | null = null;
 
   constructor(
     readonly job: ClaimedJob,
     private readonly deps: JobRunnerDeps,
   ) {
     this.log = deps.log.child({ job_id: job.id });
-    this.done = this.execute().catch((err) => {
+    this.done = this.execute().catch(async (err) => {
+      // Stop the heartbeats too, or the lease would be kept alive for a job nobody works on.
+      await this.hb?.stop();
       this.log.log('ERROR', `job handling failed unexpectedly: ${errorMessage(err)}`);
       return 'stopped' as const;
     });
@@ -62,12 +65,12 @@ export class RunningJob {
       series_id: job.series_id,
       attempt: job.attempt,
     });
-    const hb = new Heartbeater(job, {
+    const hb = (this.hb = new Heartbeater(job, {
       client: deps.client,
       log,
       onStop: (reason) => this.abort(reason),
       onAuthError: deps.onAuthError,
-    });
+    }));
     const first = await hb.start();
     if (first !== 'ok') {
       log.log('WARNING', `not starting the job: ${first.message}`, { event: 'skipped' });
@@ -79,8 +82,13 @@ export class RunningJob {
     const timer = deps.jobTimeoutMs > 0 ? setTimeout(() => this.abort(new JobAbort('timeout', `the job ran longer than the job timeout (${deps.jobTimeoutMs / 1000} s) and was stopped`)), deps.jobTimeoutMs) : undefined;
     let lastShown = { stage: '', percent: -100 };
     try {
-      await mkdir(deps.workRoot, { recursive: true });
-      workDir = await mkdtemp(join(deps.workRoot, `job-${job.id}-`));
+      try {
+        await mkdir(deps.workRoot, { recursive: true });
+        workDir = await mkdtemp(join(deps.workRoot, `job-${job.id}-`));
+      } catch (err) {
+        // A full or unwritable disk here says nothing about the job: another agent may well run it.
+        throw new RunnerFailure(`could not create the job's work folder under ${deps.workRoot}: ${errorMessage(err)}`, true);
+      }
       const ctx = {
         id: job.id,
         series_id: job.series_id,
@@ -100,6 +108,8 @@ export class RunningJob {
       };
       ctx.progress('running', 0);
       result = await this.runRunner(ctx);
+    } catch (err) {
+      result = { success: false, retryable: err instanceof RunnerFailure && err.retryable, error: errorMessage(err) };
     } finally {
       clearTimeout(timer);
       if (workDir) await rm(workDir, { recursive: true, force: true }).catch((err) => log.log('WARNING', `could not remove ${workDir}: ${errorMessage(err)}`));

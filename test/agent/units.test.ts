@@ -315,4 +315,52 @@ describe('one job', () => {
     expect(sent).toHaveLength(1);
     expect(lines.some((l) => l.severity === 'ERROR' && /could not write the result to the outbox/.test(l.message))).toBe(true);
   });
+
+  it('reports a retryable failure when the work folder cannot be created, and stops heartbeating', async () => {
+    const sent: CompleteRequest[] = [];
+    let beats = 0;
+    const job: ClaimedJob = {
+      id: 'job-no-workdir',
+      series_id: 's',
+      series_ids: ['1', '2', '3', '4'],
+      lease_token: 'lease-token-0123456789',
+      lease_expires_at: new Date(Date.now() + 60_000).toISOString(),
+      heartbeat_interval_s: 0.02,
+      attempt: 1,
+      max_attempts: 3,
+      priority: 0,
+    };
+    const client = {
+      heartbeat: async () => {
+        beats++;
+        return { success: true as const, cancel: false, lease_expires_at: new Date(Date.now() + 60_000).toISOString(), heartbeat_interval_s: 0.02 };
+      },
+      complete: async (_id: string, body: CompleteRequest) => {
+        sent.push(body);
+        return { success: true as const, status: 'pending' as const, replay: false };
+      },
+    };
+    writeFileSync(join(dir, 'file-not-folder'), 'x');
+    const ob = new Outbox(join(dir, 'ob-no-workdir'));
+    await ob.init();
+    const rj = new RunningJob(job, {
+      client,
+      runner: { name: 'fake', run: async () => ({ success: true }) },
+      outbox: ob,
+      log: silentLogger,
+      agentId: 'a',
+      workRoot: join(dir, 'file-not-folder', 'work'),
+      jobTimeoutMs: 0,
+      maxBackoffMs: 100,
+      deliverySignal: new AbortController().signal,
+      onAuthError: () => undefined,
+    });
+    expect(await rj.done).toBe('delivered');
+    expect(sent).toHaveLength(1);
+    expect(sent[0]).toMatchObject({ success: false, retryable: true });
+    expect(sent[0]!.error).toMatch(/could not create the job's work folder/);
+    const after = beats;
+    await new Promise((r) => setTimeout(r, 100));
+    expect(beats).toBe(after);
+  });
 });
