@@ -15,6 +15,7 @@ import { PACS_SETTINGS } from '../../lab-agent/src/sinks/pacs-config.js';
 import { SOURCE_SETTINGS } from '../../lab-agent/src/sources/config.js';
 import { createRunner, onnxRunnerAvailable } from '../../lab-agent/src/runners/registry.js';
 import { ttyView } from '../../lab-agent/src/view/tty.js';
+import { createAgentLogger } from '../../lab-agent/src/cli/program.js';
 import { ROOT, captureIO, removeDir, runCli, tempDir } from './helpers.js';
 
 let dir: string;
@@ -222,6 +223,17 @@ describe('command runner output', () => {
 });
 
 describe('views', () => {
+  it('--log-format auto: readable lines on a terminal, JSON lines otherwise', () => {
+    const cfg = { logFormat: 'auto' as const, logLevel: 'INFO' as const, token: TOKEN, agentId: 'lab-pc-1' };
+    const tty: string[] = [];
+    createAgentLogger(cfg, { isTTY: true, stdout: (t) => tty.push(t) }).log('INFO', 'waiting for jobs', { event: 'ready' });
+    expect(tty[0]).toMatch(/^\d\d:\d\d:\d\d waiting for jobs/);
+    const pipe: string[] = [];
+    createAgentLogger(cfg, { isTTY: false, stdout: (t) => pipe.push(t) }).child({ job_id: 'j1' }).log('WARNING', 'slow', { event: 'x' });
+    expect(JSON.parse(pipe[0]!)).toMatchObject({ severity: 'WARNING', message: 'slow', agent_id: 'lab-pc-1', job_id: 'j1', event: 'x' });
+    expect(typeof JSON.parse(pipe[0]!).time).toBe('string');
+  });
+
   it('the terminal view shows a progress bar per job and readable lines; the logger redacts the token', () => {
     const out: string[] = [];
     const log = createLogger({ view: ttyView((l) => out.push(l), false), secrets: [TOKEN] });
