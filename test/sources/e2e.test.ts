@@ -19,7 +19,7 @@ import type { SeriesSource } from '../../lab-agent/src/sources/types.js';
 import { OrthancPacsSink } from '../../lab-agent/src/sinks/pacs-orthanc.js';
 import type { PacsSink } from '../../lab-agent/src/sinks/pacs-sink.js';
 import { StowPacsSink } from '../../lab-agent/src/sinks/pacs-stow.js';
-import { AGENT_TOKEN, startApi, waitFor, type TestApi } from '../agent/helpers.js';
+import { AGENT_TOKEN, startAgent, startApi, waitFor, type TestApi } from '../agent/helpers.js';
 import { fixtureManifest, writeManifest } from '../model/helpers.js';
 import { hasDicomWebPlugin, hasOrthanc, startOrthanc, uploadStudy, warnIfNoOrthanc, type OrthancServer, type UploadedSeries } from '../harness/orthanc.js';
 import { removeDir, tempDir, writeSmallStudy } from './helpers.js';
@@ -41,7 +41,9 @@ d('end to end through Orthanc, the job API and the agent', () => {
     orthanc = await startOrthanc();
     series = await uploadStudy(orthanc, path.join(tmp, 'study'));
     manifest = await writeManifest(fixtureManifest());
-    api = await startApi({ leaseSeconds: 30 });
+    // A short lease: a job handed to a long-poll whose agent has just stopped waits for the lease to
+    // expire before another agent gets it (seen here as "attempt 2 of 3"); 8 s keeps that wait short.
+    api = await startApi({ leaseSeconds: 8 });
   });
   afterAll(async () => {
     await api?.stop();
@@ -63,6 +65,7 @@ d('end to end through Orthanc, the job API and the agent', () => {
       client: new ApiClient({ apiUrl: api.url, token: AGENT_TOKEN, agentId: `e2e-${name}` }),
       runner,
       outbox: new Outbox(path.join(tmp, `outbox-${name}`)),
+      // E2E_DEBUG=1 prints the agent's log.
       log: createLogger({ view: jsonView((l) => process.env.E2E_DEBUG && console.log(l)), level: 'DEBUG' }),
       agentId: `e2e-${name}`,
       slots: 1,
@@ -110,6 +113,30 @@ d('end to end through Orthanc, the job API and the agent', () => {
     await expectSegInOrthanc(status.seg_instance_id!);
     // The per-job download folder is gone with the job.
     expect(existsSync(work) ? await readdir(work) : []).toEqual([]);
+  });
+
+  it('configured as an operator would: lab-agent run --runner onnx --source orthanc:URL, credentials from the environment', async () => {
+    // Goes through the agent's config and runner registry, which hand --source and the environment to
+    // sources/registry.ts. AGENT_PACS asks for the SEG in Orthanc; the registry may not pass the sink to
+    // the runner yet, in which case seg_instance_id stays null.
+    const ids = MODS.map((m) => series[m]!.id);
+    const a = await startAgent(
+      { apiUrl: api.url, runner: 'onnx', source: `orthanc:${orthanc.url}`, model: manifest, outbox: path.join(tmp, 'cli-outbox'), workDir: path.join(tmp, 'cli-work'), pollWait: '1', maxBackoff: '1', agentId: 'e2e-cli' },
+      { AGENT_SOURCE_USER: orthanc.user, AGENT_SOURCE_PASSWORD: orthanc.password, AGENT_PACS: 'orthanc' },
+    );
+    try {
+      await api.start(`cli-${ids[3]!}`, ids);
+      const status = await waitFor('the CLI-configured job to finish', async () => {
+        const s = await api.status(`cli-${ids[3]!}`);
+        return s.status === 'completed' || s.status === 'failed' ? s : null;
+      }, 90_000, 200);
+      expect([status.status, status.error ?? null]).toEqual(['completed', null]);
+      if (status.seg_instance_id) await expectSegInOrthanc(status.seg_instance_id);
+      // The password never reaches the agent's log.
+      expect(JSON.stringify(a.lines)).not.toContain(orthanc.password);
+    } finally {
+      await a.stop();
+    }
   });
 
   it('DICOMweb source (STUDY:SERIES ids) + STOW-RS sink: the same, through /dicom-web', async () => {
