@@ -202,11 +202,14 @@ describe('sources against misbehaving servers', () => {
     handler = (_q, r) => void r.writeHead(404).end();
     await expect(web().fetchSeries(`${STUDY}:${SERIES}`, await dir(), never())).rejects.toThrow(`DICOMweb server has no series ${STUDY}:${SERIES} (study ${STUDY})`);
     expect(requests).toHaveLength(1);
+    handler = (_q, r) => void r.writeHead(406).end();
+    await expect(web().fetchSeries(`${STUDY}:${SERIES}`, await dir(), never())).rejects.toThrow(`DICOMweb server cannot send series ${STUDY}:${SERIES} uncompressed (406 Not Acceptable)`);
+    expect(requests).toHaveLength(2);
     handler = (_q, r) => void r.writeHead(403).end('forbidden');
     const err = await failure(rest().fetchSeries(ORTHANC_SERIES, await dir(), never()));
     expect(err.message).toMatch(/Orthanc at http:\/\/127\.0\.0\.1:\d+ refused the credentials for series .* \(403\)/);
     expect(err.message).not.toContain('p-secret');
-    expect(requests).toHaveLength(2);
+    expect(requests).toHaveLength(3);
   });
 
   it('QIDO: a bare SeriesInstanceUID is resolved to its study; an empty search (200 [] or 204) is "no series"', async () => {

@@ -99,6 +99,11 @@ export class DicomWebSource implements SeriesSource {
       );
     } catch (e) {
       if (e instanceof HttpStatusError && e.status === 404) throw new Error(`DICOMweb server has no series ${seriesId} (study ${study})`);
+      // 406: the server cannot send the series as Explicit VR Little Endian (e.g. Google's API for some
+      // compressed syntaxes); asking for the stored syntax would only move the failure to the loader.
+      if (e instanceof HttpStatusError && e.status === 406) {
+        throw new Error(`DICOMweb server cannot send series ${seriesId} uncompressed (406 Not Acceptable); convert it on the PACS or use the Orthanc REST source`);
+      }
       if (e instanceof MultipartError) throw new MultipartError(`DICOMweb server sent a bad answer for series ${seriesId}: ${e.message}`);
       throw e;
     }
