@@ -85,6 +85,10 @@ describe('source and sink settings', () => {
     expect(createSource(resolveSourceConfig({}, { ORTHANC_URL: 'http://o:8042', ORTHANC_USER: 'u', ORTHANC_PASSWORD: 'pw' }))).toBeInstanceOf(OrthancSource);
     expect(createSource(resolveSourceConfig({ source: 'folder', sourceRoot: '/data' }, {}))).toBeInstanceOf(FolderSource);
     expect(describeSource(resolveSourceConfig({}, { AGENT_SOURCE_USER: 'u', AGENT_SOURCE_PASSWORD: 'hunter2-pw' }))).not.toContain('hunter2-pw');
+    // The agent's --source spec form, kind:location, from the environment too.
+    expect(resolveSourceConfig({}, { AGENT_SOURCE: 'folder:/data/x' })).toMatchObject({ kind: 'folder', root: '/data/x' });
+    expect(resolveSourceConfig({}, { AGENT_SOURCE: 'dicomweb:http://h/dicom-web' })).toMatchObject({ kind: 'dicomweb', url: 'http://h/dicom-web' });
+    expect(resolveSourceConfig({ sourceUrl: 'http://explicit:1' }, { AGENT_SOURCE: 'orthanc:http://spec:2' })).toMatchObject({ url: 'http://explicit:1' });
   });
 
   it('invalid settings name the flag and variable and never echo a secret', () => {

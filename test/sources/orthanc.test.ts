@@ -17,7 +17,9 @@ import { hasDicomWebPlugin, hasOrthanc, startOrthanc, uploadStudy, warnIfNoOrtha
 import { failure, hashes, listFiles, openFilesUnder, removeDir, tempDir, writeSmallStudy } from './helpers.js';
 
 warnIfNoOrthanc('image sources and PACS sinks against Orthanc', true);
-const d = hasOrthanc && hasDicomWebPlugin ? describe : describe.skip;
+const d = hasOrthanc ? describe : describe.skip;
+// The DICOMweb cases need the plugin (Debian's orthanc-dicomweb); the REST ones do not.
+const itWeb = hasDicomWebPlugin ? it : it.skip;
 
 d('sources and sinks against a real Orthanc', () => {
   let orthanc: OrthancServer;
@@ -118,7 +120,7 @@ d('sources and sinks against a real Orthanc', () => {
     expect(await openFilesUnder(jobDir)).toEqual([]);
   });
 
-  it('DICOMweb: fetches STUDY:SERIES and a bare SeriesInstanceUID (QIDO); parts are byte-identical to the uploads', async () => {
+  itWeb('DICOMweb: fetches STUDY:SERIES and a bare SeriesInstanceUID (QIDO); parts are byte-identical to the uploads', async () => {
     const s = series.flair!;
     const dir = await freshDir();
     const progress: number[] = [];
@@ -133,7 +135,7 @@ d('sources and sinks against a real Orthanc', () => {
     expect(v.dims).toEqual([48, 48, 24]);
   });
 
-  it('DICOMweb: an unknown series fails with an error naming it; a wrong password is an auth error', async () => {
+  itWeb('DICOMweb: an unknown series fails with an error naming it; a wrong password is an auth error', async () => {
     const s = series.t1!;
     await expect(web().fetchSeries('1.2.3.999', await freshDir(), never())).rejects.toThrow('DICOMweb server has no series 1.2.3.999');
     const dir = await freshDir();
@@ -167,7 +169,7 @@ d('sources and sinks against a real Orthanc', () => {
       expect((await new OrthancPacsSink({ baseUrl: orthanc.url, auth: auth() }).store(segFile, never())).seg_instance_id).toBe(r.seg_instance_id);
     });
 
-    it('STOW-RS sink: stores through /dicom-web/studies, returns the Orthanc ID (lookup) with the SOP UID and RetrieveURL', async () => {
+    itWeb('STOW-RS sink: stores through /dicom-web/studies, returns the Orthanc ID (lookup) with the SOP UID and RetrieveURL', async () => {
       // A second SEG so that this test does not see the REST sink's upload.
       const reference = await loadSeries(path.join(studyDir, 't1'));
       const seg = writeSeg({ labels, reference, segments: BRATS_SEGMENTS, algorithm: { name: 'test', version: '2' } });
@@ -184,12 +186,26 @@ d('sources and sinks against a real Orthanc', () => {
       expect(plain.seg_instance_id).toBe(seg.sopInstanceUID);
     });
 
-    it('sinks: a file that is not DICOM is refused with a clear error', async () => {
+    itWeb('sinks: a file that is not DICOM is refused with a clear error', async () => {
       const bad = path.join(tmp, 'not-dicom.dcm');
       await writeFile(bad, 'hello');
       await expect(new OrthancPacsSink({ baseUrl: orthanc.url, auth: auth() }).store(bad, never())).rejects.toThrow(/Orthanc refused not-dicom.dcm/);
       await expect(new StowPacsSink({ baseUrl: orthanc.dicomWebUrl, auth: auth() }).store(bad, never())).rejects.toThrow(/DICOMweb server.*not-dicom.dcm|refused to store not-dicom.dcm/);
     });
+  });
+
+  itWeb('check() for lab-agent doctor: ok with the right credentials, a clear reason without the secret otherwise', async () => {
+    const ok = await rest().check();
+    expect(ok.ok).toBe(true);
+    expect(ok.detail).toBe(`Orthanc ${ok.detail.split(' ')[1]} at ${orthanc.url}`);
+    expect(ok.detail).toMatch(/^Orthanc \d+\.\d+\.\d+ at /);
+    const bad = await rest({ auth: { kind: 'basic', user: 'lab', password: 'nope-pw-77' }, attempts: 1 }).check();
+    expect(bad.ok).toBe(false);
+    expect(bad.detail).toMatch(/refused the credentials/);
+    expect(bad.detail).not.toContain('nope-pw-77');
+    expect(await web().check()).toEqual({ ok: true, detail: `DICOMweb at ${orthanc.dicomWebUrl}` });
+    expect((await new OrthancPacsSink({ baseUrl: orthanc.url, auth: auth() }).check()).ok).toBe(true);
+    expect((await new StowPacsSink({ baseUrl: orthanc.dicomWebUrl, auth: auth() }).check()).ok).toBe(true);
   });
 
   // Last: it stops the server.

@@ -26,7 +26,7 @@ export interface SourceSettingSpec {
 export type SourceSettingKey = 'kind' | 'url' | 'user' | 'password' | 'token' | 'root' | 'concurrency' | 'timeout' | 'attempts';
 
 export const SOURCE_SETTINGS: SourceSettingSpec[] = [
-  { key: 'kind', flag: '--source <kind>', env: ['AGENT_SOURCE'], default: 'orthanc', help: 'where the onnx runner reads series: orthanc (REST), dicomweb (WADO-RS) or folder' },
+  { key: 'kind', flag: '--source <kind>', env: ['AGENT_SOURCE'], default: 'orthanc', help: 'where the onnx runner reads series: orthanc (ids: Orthanc series IDs or SeriesInstanceUIDs), dicomweb (ids: STUDY_UID:SERIES_UID or SERIES_UID) or folder (ids: sub-folder names); kind:location also works, e.g. folder:/data' },
   { key: 'url', flag: '--source-url <url>', env: ['AGENT_SOURCE_URL', 'ORTHANC_URL'], default: `${DEFAULT_ORTHANC_URL} for orthanc`, help: 'Orthanc base URL, or the DICOMweb root (e.g. http://pacs:8042/dicom-web); no credentials in it' },
   { key: 'user', flag: '--source-user <name>', env: ['AGENT_SOURCE_USER', 'ORTHANC_USER'], default: '', help: 'HTTP Basic user for the source' },
   { key: 'password', flag: '--source-password <password>', env: ['AGENT_SOURCE_PASSWORD', 'ORTHANC_PASSWORD'], default: '', help: 'HTTP Basic password (prefer the environment or .env to a flag); never logged', secret: true },
@@ -117,7 +117,16 @@ export function configError(issues: z.core.$ZodIssue[], specs: ReadonlyArray<{ k
 
 export function resolveSourceConfig(flags: SourceFlags, env: Record<string, string | undefined> = process.env): SourceConfig {
   const { raw } = resolveSettings(SOURCE_SETTINGS, flags, env);
-  const kind = raw.kind ?? 'orthanc';
+  // "kind:location" (the agent's --source spec, e.g. folder:/data or orthanc:http://pacs:8042): the
+  // location fills in the URL or root unless that was given on its own.
+  let kind = raw.kind ?? 'orthanc';
+  const colon = kind.indexOf(':');
+  if (colon > 0) {
+    const where = kind.slice(colon + 1);
+    kind = kind.slice(0, colon).toLowerCase();
+    if (kind === 'folder') raw.root ??= where;
+    else raw.url ??= where;
+  }
   const input = {
     kind,
     url: raw.url ?? (kind === 'orthanc' ? DEFAULT_ORTHANC_URL : undefined),
