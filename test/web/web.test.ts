@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import { PNG } from 'pngjs';
 import type { Browser, BrowserContext, Locator, Page } from 'playwright-core';
 import { CLIENT_TOKEN, startTestApi, type TestApi } from '../harness/api-server.js';
+import { authEmulatorAvailable, startAuthEmulator } from '../harness/auth-emulator.js';
 
 /**
  * The web page and the operations dashboard in Debian's Chromium, against the real API in-process.
@@ -215,6 +216,11 @@ maybe('web page in Chromium', () => {
     await waitText(page.locator('#job-status'), 'has not been analysed yet');
     await page.getByRole('button', { name: 'AI analysis' }).click();
     await waitText(page.locator('#job-badge'), 'Queued');
+    // The server out of reach for a while: said in plain words, and gone once it answers again.
+    await page.route('**/status', (route) => route.abort('connectionrefused'));
+    await waitText(page.locator('#call-error'), 'Cannot reach the analysis server');
+    await page.unroute('**/status');
+    await page.locator('#call-error').waitFor({ state: 'hidden', timeout: WAIT });
     const c = await claim();
     await heartbeat(c, 'load', 10);
     await waitText(page.locator('#job-status'), 'Loading the series: 10 %');
@@ -302,6 +308,125 @@ maybe('web page in Chromium', () => {
     expect(await page.getByLabel('Client token').count()).toBe(0);
   });
 
+  test('Firebase sign-in (cloud mode): wrong password in plain words, then the ID token is sent as Bearer', async () => {
+    const page = await newPage();
+    const project = 'demo-lab-relay';
+    await page.route('**/api/web-config', (route) =>
+      route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify({ auth: 'firebase', firebase: { apiKey: 'test-api-key', authDomain: `${project}.firebaseapp.com`, projectId: project } }) }),
+    );
+    // Identity Toolkit played here (no internet): the SDK's real requests, answered as Google does.
+    const now = Math.floor(Date.now() / 1000);
+    const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+    const idToken = `${b64({ alg: 'RS256', kid: 'k1', typ: 'JWT' })}.${b64({ iss: `https://securetoken.google.com/${project}`, aud: project, auth_time: now, user_id: 'uid-1', sub: 'uid-1', iat: now, exp: now + 3600, email: 'alice@example.org', email_verified: true, firebase: { identities: { email: ['alice@example.org'] }, sign_in_provider: 'password' } })}.c2lnbmF0dXJl`;
+    const cors = { 'access-control-allow-origin': '*', 'access-control-allow-headers': '*', 'access-control-allow-methods': 'POST, GET, OPTIONS' };
+    const signIns: string[] = [];
+    await page.route('https://identitytoolkit.googleapis.com/**', async (route) => {
+      const req = route.request();
+      if (req.method() === 'OPTIONS') return route.fulfill({ status: 204, headers: cors });
+      const url = req.url();
+      const body = req.postDataJSON() as Record<string, unknown>;
+      if (url.includes('accounts:signInWithPassword')) {
+        signIns.push(String(body.email));
+        if (body.password !== 'correct horse') {
+          return route.fulfill({ status: 400, headers: cors, contentType: 'application/json', body: JSON.stringify({ error: { code: 400, message: 'INVALID_LOGIN_CREDENTIALS', errors: [{ message: 'INVALID_LOGIN_CREDENTIALS', domain: 'global', reason: 'invalid' }] } }) });
+        }
+        return route.fulfill({ status: 200, headers: cors, contentType: 'application/json', body: JSON.stringify({ kind: 'identitytoolkit#VerifyPasswordResponse', localId: 'uid-1', email: 'alice@example.org', displayName: '', idToken, registered: true, refreshToken: 'refresh-1', expiresIn: '3600' }) });
+      }
+      if (url.includes('accounts:lookup')) {
+        return route.fulfill({ status: 200, headers: cors, contentType: 'application/json', body: JSON.stringify({ kind: 'identitytoolkit#GetAccountInfoResponse', users: [{ localId: 'uid-1', email: 'alice@example.org', emailVerified: true, providerUserInfo: [{ providerId: 'password', email: 'alice@example.org', federatedId: 'alice@example.org', rawId: 'alice@example.org' }], passwordUpdatedAt: 1, validSince: String(now - 10), lastLoginAt: String(now * 1000), createdAt: String(now * 1000) }] }) });
+      }
+      return route.fulfill({ status: 404, headers: cors, contentType: 'application/json', body: JSON.stringify({ error: { code: 404, message: 'NOT_FOUND' } }) });
+    });
+    // The API under test takes client tokens; this stands in for its Firebase verification (another
+    // change): it checks the page sent the ID token, then passes the call on with a client token.
+    const bearers: string[] = [];
+    let apiAcceptsIdToken = true;
+    await page.route(/\/api\/(inference|metrics)/, (route) => {
+      const auth = route.request().headers()['authorization'] ?? '';
+      bearers.push(auth);
+      if (!apiAcceptsIdToken) return route.continue();
+      return route.continue({ headers: { ...route.request().headers(), authorization: auth === `Bearer ${idToken}` ? `Bearer ${CLIENT_TOKEN}` : auth } });
+    });
+
+    await page.goto(api.url + '/');
+    await page.getByLabel('Email').fill('alice@example.org');
+    await page.getByLabel('Password').fill('wrong');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await waitText(page.locator('#auth-error'), 'The email or password is not correct.');
+    await shot(page, 'firebase-sign-in-1280');
+
+    await page.getByLabel('Password').fill('correct horse');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await waitText(page.locator('#who'), 'Signed in as alice@example.org');
+    await page.getByLabel(/Demo brain 1/).waitFor();
+    await waitText(page.locator('#job-status'), /has not been analysed yet|Analysis completed/);
+    expect(signIns).toEqual(['alice@example.org', 'alice@example.org']);
+    expect(bearers.length).toBeGreaterThan(0);
+    expect(new Set(bearers)).toEqual(new Set([`Bearer ${idToken}`]));
+
+    // An API that refuses the token signs the user out with a sentence saying so.
+    apiAcceptsIdToken = false;
+    await page.getByLabel(/Demo brain 2/).check();
+    await waitText(page.locator('#auth-error'), 'Your sign-in was not accepted');
+    expect(await page.getByLabel('Email').isVisible()).toBe(true);
+    expect(await page.locator('#workspace').isHidden()).toBe(true);
+  });
+
+  test('Firebase sign-in against the real Auth emulator: a clinician analyses; the dashboard needs an operator', async () => {
+    if (!authEmulatorAvailable()) {
+      console.warn('\n*** SKIPPED: web page sign-in against the Auth emulator — firebase-tools is not installed ***\n');
+      return;
+    }
+    const projectId = `demo-web-${Date.now().toString(36)}`;
+    const emu = await startAuthEmulator(projectId);
+    const previousHost = process.env.FIREBASE_AUTH_EMULATOR_HOST;
+    process.env.FIREBASE_AUTH_EMULATOR_HOST = emu.host; // firebase-admin in the API verifies against it
+    let fb: TestApi | undefined;
+    try {
+      fb = await startTestApi({ webDir, env: { FIREBASE_AUTH: 'true', FIREBASE_API_KEY: 'fake-api-key', GOOGLE_CLOUD_PROJECT: projectId } });
+      await emu.signIn('clinician@example.org', { role: 'clinician' });
+      await emu.signIn('operator@example.org', { role: 'operator' });
+      const page = await newPage();
+      // The API's own web-config, plus where the emulator is (the API does not say that yet).
+      await page.route('**/api/web-config', async (route) => {
+        const real = await route.fetch();
+        const cfg = (await real.json()) as { auth: string; firebase: Record<string, string> };
+        expect(cfg.auth).toBe('firebase');
+        await route.fulfill({ response: real, json: { ...cfg, firebase: { ...cfg.firebase, authEmulatorUrl: `http://${emu.host}` } } });
+      });
+      const signIn = async (email: string) => {
+        await page.getByLabel('Email').fill(email);
+        await page.getByLabel('Password').fill('correct horse battery staple');
+        await page.getByRole('button', { name: 'Sign in' }).click();
+        await waitText(page.locator('#who'), `Signed in as ${email}`);
+      };
+
+      await page.goto(fb.url + '/');
+      await signIn('clinician@example.org');
+      await waitText(page.locator('#job-status'), 'has not been analysed yet');
+      await page.getByRole('button', { name: 'AI analysis' }).click();
+      await waitText(page.locator('#job-badge'), 'Queued');
+      expect((await fb.call('GET', '/api/inference/demo-brain-1/status')).body.status).toBe('pending');
+
+      // Same tab, so still signed in; a clinician may not use the dashboard, and is told so.
+      await page.goto(fb.url + '/dashboard.html');
+      await waitText(page.locator('#who'), 'Signed in as clinician@example.org');
+      await waitText(page.locator('#board-error'), 'Your account is not allowed to do this');
+      await waitText(page.locator('#board-error'), 'operator');
+      await shot(page, 'dashboard-clinician-refused-1280');
+
+      await page.getByRole('button', { name: 'Sign out' }).click();
+      await signIn('operator@example.org');
+      await waitText(page.locator('#requests tbody'), 'demo-brain-1');
+      expect(await page.locator('#board-error').isHidden()).toBe(true);
+    } finally {
+      await fb?.close();
+      emu.stop();
+      if (previousHost === undefined) delete process.env.FIREBASE_AUTH_EMULATOR_HOST;
+      else process.env.FIREBASE_AUTH_EMULATOR_HOST = previousHost;
+    }
+  }, 120_000);
+
   test('dashboard: requests with status, agent and error; agents; cancel and retry; paging', async () => {
     // Enough queued requests to need a second page, then (newest, so on page 1) one running request
     // with its agent and one failed with a reason. Priority 10 makes the fake agent claim those two.
@@ -369,5 +494,15 @@ maybe('web page in Chromium', () => {
 
     await page.setViewportSize({ width: 390, height: 844 });
     await shot(page, 'dashboard-narrow');
+
+    // An agent not heard from for minutes is flagged stale (the server's clock is moved on here).
+    await page.route('**/api/metrics', async (route) => {
+      const real = await route.fetch();
+      const m = (await real.json()) as { now: string };
+      m.now = new Date(Date.parse(m.now) + 600_000).toISOString();
+      await route.fulfill({ response: real, json: m });
+    });
+    await page.getByRole('button', { name: 'Refresh now' }).click();
+    await waitText(page.locator('#agents tr[data-agent="lab-pc-dash"]'), 'Stale');
   });
 });

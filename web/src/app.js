@@ -407,9 +407,8 @@ function previewImage(url) {
  */
 function segLink(url, bytes) {
   const a = /** @type {HTMLAnchorElement} */ (el('a', { id: 'seg-link', class: 'button secondary', href: url, download: 'seg.dcm' }, [
-    'Download the segmentation (DICOM SEG',
-    typeof bytes === 'number' ? `, ${formatBytes(bytes)}` : '',
-    ')',
+    'Download the DICOM SEG',
+    typeof bytes === 'number' ? ` (${formatBytes(bytes)})` : '',
   ]));
   a.addEventListener('click', (e) => {
     const exp = current?.view?.downloads?.seg?.expires_at;

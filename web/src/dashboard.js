@@ -32,6 +32,8 @@ let running = false;
 let signedIn = false;
 /** Bumped on every navigation so an answer for an older page is dropped. */
 let gen = 0;
+/** Set when the server refused the last load; auto-refresh then waits for the user. */
+let refused = false;
 
 function schedule() {
   clearTimeout(timer);
@@ -56,14 +58,18 @@ async function load() {
     nextCursor = list.next_cursor;
     renderPager();
     $('board-error').hidden = true;
+    $('board-content').hidden = false;
     $('updated').textContent = `Updated ${new Date().toLocaleTimeString()}`;
   } catch (err) {
     if (mine !== gen) return;
     showError(err);
+    // Refused (signed out, or no operator role): asking again every 5 s would not change that.
+    if (err instanceof ApiError && (err.status === 401 || err.status === 403)) refused = true;
   } finally {
     running = false;
     // An answer dropped for a newer navigation still has to let that navigation load.
     if (mine !== gen) void load();
+    else if (refused) refused = false;
     else schedule();
   }
 }
