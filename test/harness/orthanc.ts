@@ -99,7 +99,12 @@ export async function startOrthanc(o: { user?: string; password?: string; timeou
 
   const start = async () => {
     log = '';
-    child = spawn(ORTHANC_BIN, [configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const c = spawn(ORTHANC_BIN, [configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child = c;
+    // Should the test process exit without afterAll (a crash, a forced exit), Orthanc goes with it.
+    const onExit = () => c.kill('SIGKILL');
+    process.once('exit', onExit);
+    c.once('exit', () => process.removeListener('exit', onExit));
     const keep = (d: Buffer) => (log = (log + d.toString()).slice(-4000));
     child.stdout?.on('data', keep);
     child.stderr?.on('data', keep);

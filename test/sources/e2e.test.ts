@@ -116,9 +116,9 @@ d('end to end through Orthanc, the job API and the agent', () => {
   });
 
   it('configured as an operator would: lab-agent run --runner onnx --source orthanc:URL, credentials from the environment', async () => {
-    // Goes through the agent's config and runner registry, which hand --source and the environment to
-    // sources/registry.ts. AGENT_PACS asks for the SEG in Orthanc; the registry may not pass the sink to
-    // the runner yet, in which case seg_instance_id stays null.
+    // Goes through the agent's config and runner registry, which hand --source, the source/PACS flags and
+    // the environment to sources/registry.ts; AGENT_PACS=orthanc stores the SEG back with the source's
+    // server and credentials.
     const ids = MODS.map((m) => series[m]!.id);
     const a = await startAgent(
       { apiUrl: api.url, runner: 'onnx', source: `orthanc:${orthanc.url}`, model: manifest, outbox: path.join(tmp, 'cli-outbox'), workDir: path.join(tmp, 'cli-work'), pollWait: '1', maxBackoff: '1', agentId: 'e2e-cli' },
@@ -131,7 +131,8 @@ d('end to end through Orthanc, the job API and the agent', () => {
         return s.status === 'completed' || s.status === 'failed' ? s : null;
       }, 90_000, 200);
       expect([status.status, status.error ?? null]).toEqual(['completed', null]);
-      if (status.seg_instance_id) await expectSegInOrthanc(status.seg_instance_id);
+      expect(status.seg_instance_id).toMatch(/^[0-9a-f]{8}(-[0-9a-f]{8}){4}$/);
+      await expectSegInOrthanc(status.seg_instance_id!);
       // The password never reaches the agent's log.
       expect(JSON.stringify(a.lines)).not.toContain(orthanc.password);
     } finally {
