@@ -206,15 +206,27 @@ maybe('web page in Chromium', () => {
     await shot(page, 'analysis-result-1280');
     await page.setViewportSize({ width: 390, height: 844 });
     await shot(page, 'analysis-result-narrow');
+    // Pressing "AI analysis" again shows the earlier result instead of queuing a duplicate.
+    await page.getByRole('button', { name: 'AI analysis' }).click();
+    await waitText(page.locator('#call-error'), 'This study was already analysed');
+    expect((await api.call('GET', '/api/inference?limit=10')).body.items.filter((v: { series_id: string }) => v.series_id === 'demo-brain-1')).toHaveLength(1);
     expect(consoleErrors).toEqual([]);
   });
 
   test('cancel while running shows cancelled; "Run again" queues a new run', async () => {
     const page = await newPage();
     await page.goto(api.url + '/');
-    await page.getByLabel(/Demo brain 2/).check();
+    // Keyboard only: arrow keys move through the studies, Tab reaches the button, Enter starts.
+    await page.getByLabel(/Demo brain 1/).focus();
+    await page.keyboard.press('ArrowDown');
+    expect(await page.getByLabel(/Demo brain 2/).isChecked()).toBe(true);
+    await waitText(page.locator('#job-series'), 'demo-brain-2');
     await waitText(page.locator('#job-status'), 'has not been analysed yet');
-    await page.getByRole('button', { name: 'AI analysis' }).click();
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate('document.activeElement.id')).toBe('analyse');
+    // The focus ring is drawn (keyboard focus), not left to the browser's faint default.
+    expect(await page.evaluate('getComputedStyle(document.activeElement).outlineStyle')).toBe('solid');
+    await page.keyboard.press('Enter');
     await waitText(page.locator('#job-badge'), 'Queued');
     // The server out of reach for a while: said in plain words, and gone once it answers again.
     await page.route('**/status', (route) => route.abort('connectionrefused'));
@@ -266,6 +278,9 @@ maybe('web page in Chromium', () => {
     await waitText(page.locator('#job-error'), 'series t7-t2 was not found in the PACS');
     expect(await page.locator('#job-error').getAttribute('class')).toBe('error');
     await shot(page, 'analysis-failed-1280');
+    await page.setViewportSize({ width: 390, height: 844 });
+    await shot(page, 'analysis-failed-narrow');
+    await page.setViewportSize({ width: 1280, height: 800 });
 
     // Run again with the same ids queues a new request (a failed one does not block a plain start).
     await page.getByRole('button', { name: 'Run again' }).click();

@@ -155,6 +155,7 @@ async function start(force) {
   if (!current) return;
   const { study, gen } = current;
   clearCallError();
+  revealAnalysis();
   setBusy(true);
   try {
     const r = await api('POST', `/inference/${encodeURIComponent(study.series_id)}/start`, { body: { series_ids: study.series_ids, ...(force ? { force: true } : {}) } });
@@ -188,6 +189,12 @@ async function act(what) {
     setBusy(false);
   }
   await refresh();
+}
+
+/** On a narrow screen the analysis panel is below the form: bring it into view when work starts. */
+function revealAnalysis() {
+  const panel = /** @type {HTMLElement} */ (document.querySelector('.analysis'));
+  if (panel.getBoundingClientRect().top > window.innerHeight * 0.6) panel.scrollIntoView({ block: 'start' });
 }
 
 /** @param {boolean} busy */
@@ -243,7 +250,7 @@ function showView(view) {
   $('job-meta').textContent = meta.join(' · ');
   if (view.error && (view.status === 'failed' || view.status === 'cancelled' || view.status === 'pending')) {
     const err = $('job-error');
-    err.replaceChildren(explainError(view.error));
+    err.replaceChildren(...(view.status === 'failed' ? [el('strong', { text: 'Reason: ' })] : []), explainError(view.error));
     err.className = view.status === 'failed' ? 'error' : 'info';
     err.hidden = view.status === 'cancelled' && view.error === 'cancelled by a user';
   }
