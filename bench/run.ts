@@ -9,6 +9,7 @@ import { machine, printTable, saveResults, type BenchRow } from './table.js';
 const groups: { name: string; file: string; fn: string }[] = [
   { name: 'api', file: './api-bench.ts', fn: 'runApiBench' },
   { name: 'agent', file: './agent-bench.ts', fn: 'runAgentBench' },
+  { name: 'sources', file: './sources-bench.ts', fn: 'runSourcesBench' },
   { name: 'imaging', file: './imaging-bench.ts', fn: 'runImagingBench' },
 ];
 

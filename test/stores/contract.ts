@@ -308,6 +308,35 @@ export function jobStoreContract(makeStore: () => Promise<JobStore> | JobStore):
       await real.close();
     });
 
+    it('never claims for a client that has gone, and releases a claim made as it left', async () => {
+      await svc.start('gone', { series_ids: SERIES4 });
+      const gone = new AbortController();
+      gone.abort();
+      expect(await svc.claim('pc', 5000, gone.signal)).toBeNull();
+      expect((await svc.status('gone'))!.status).toBe('pending');
+      // The client leaves while the claim is being written: the claim is undone at once.
+      const leaving = new AbortController();
+      const racing = serviceFor(
+        new Proxy(store, {
+          get(target, prop, receiver) {
+            if (prop !== 'update') return Reflect.get(target, prop, receiver);
+            return async (...args: Parameters<JobStore['update']>) => {
+              const r = await target.update(...args);
+              if (args[0].status === 'processing') leaving.abort();
+              return r;
+            };
+          },
+        }),
+        { clock },
+      );
+      expect(await racing.claim('pc', 0, leaving.signal)).toBeNull();
+      const st = (await svc.status('gone'))!;
+      expect(st.status).toBe('pending');
+      expect(st.attempts).toBe(0);
+      const next = (await svc.claim('pc2', 0))!;
+      expect(next.attempt).toBe(1);
+    });
+
     it('answers {id: null} after the wait when nothing comes, and at once when the client leaves', async () => {
       const real = serviceFor(store);
       const t0 = Date.now();

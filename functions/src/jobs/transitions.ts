@@ -110,6 +110,26 @@ export function claim(job: Job, now: number, policy: JobPolicy, lease: { token: 
 }
 
 /**
+ * Undoes a claim whose answer never reached the agent (its long-poll connection closed first), so
+ * the job goes straight back to the queue instead of waiting for the lease to run out.
+ */
+export function release(job: Job, token: string, now: number): Job | null {
+  if (job.status !== 'processing' || job.lease_token !== token) return null;
+  return {
+    ...job,
+    status: 'pending',
+    attempts: Math.max(0, job.attempts - 1),
+    run_at: now,
+    started_at: null,
+    lease_token: null,
+    lease_expires_at: null,
+    agent_id: null,
+    progress: null,
+    updated_at: now,
+  };
+}
+
+/**
  * Expiry without a claimer: a pending job past its TTL fails; a processing job whose lease ran out
  * goes back to the queue (or fails when its attempts are used up). Returns null when nothing changes.
  */

@@ -209,11 +209,18 @@ export class JobService {
     const deadline = this.now() + waitMs;
     await this.maybeSweep();
     for (;;) {
+      // Never claim for a client that has gone: the job would sit unseen until its lease ran out.
+      if (signal?.aborted || this.closed) return null;
       const gen = this.waiter.generation;
       const r = await this.claimOnce(agentId);
       if (r.job) {
+        const view = await this.claimedView(r.job);
+        if (signal?.aborted) {
+          await this.release(r.job);
+          return null;
+        }
         await this.touchAgent(agentId, { current: r.job.id });
-        return await this.claimedView(r.job);
+        return view;
       }
       const remaining = deadline - this.now();
       if (remaining <= 0 || signal?.aborted || this.closed) {
@@ -239,6 +246,20 @@ export class JobService {
       max_attempts: job.max_attempts,
       priority: job.priority,
     };
+  }
+
+  private async release(job: Job): Promise<void> {
+    try {
+      await this.mutate(job.id, (cur) => {
+        const next = T.release(cur, job.lease_token!, this.now());
+        return next ? { job: next, changed: true } : { job: cur, changed: false };
+      });
+      this.waiter.wake();
+      this.log.log('INFO', 'claim released: the agent left before receiving it', { request_id: job.id });
+    } catch (err) {
+      // The lease still bounds how long the job can wait.
+      this.log.log('WARNING', 'could not release an undelivered claim', { request_id: job.id, error: (err as Error).message });
+    }
   }
 
   private async claimOnce(agentId: string): Promise<{ job?: Job; nextDueAt?: number; contended?: boolean }> {
