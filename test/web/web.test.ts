@@ -35,13 +35,14 @@ let browser: Browser;
 let webDir: string;
 const contexts: BrowserContext[] = [];
 
-/** A real PNG: a grey square with a red blob (what a preview roughly looks like). */
+/** A real PNG the size the agent draws previews (384 px): a grey square with a red blob. */
+const PREVIEW_PX = 384;
 function previewPng(): Buffer {
-  const png = new PNG({ width: 96, height: 96 });
-  for (let y = 0; y < 96; y++) {
-    for (let x = 0; x < 96; x++) {
-      const i = (y * 96 + x) * 4;
-      const inBlob = (x - 50) ** 2 + (y - 44) ** 2 < 200;
+  const png = new PNG({ width: PREVIEW_PX, height: PREVIEW_PX });
+  for (let y = 0; y < PREVIEW_PX; y++) {
+    for (let x = 0; x < PREVIEW_PX; x++) {
+      const i = (y * PREVIEW_PX + x) * 4;
+      const inBlob = (x - 200) ** 2 + (y - 176) ** 2 < 3200;
       png.data[i] = inBlob ? 220 : 60;
       png.data[i + 1] = inBlob ? 40 : 60;
       png.data[i + 2] = inBlob ? 40 : 60;
@@ -191,7 +192,7 @@ maybe('web page in Chromium', () => {
     await waitText(page.getByRole('note'), 'Not for clinical use');
     // The preview image really loaded from its signed URL.
     await page.waitForFunction('(() => { const i = document.getElementById("preview"); return i !== null && i.complete && i.naturalWidth > 0; })()');
-    expect(await page.evaluate('document.getElementById("preview").naturalWidth')).toBe(96);
+    expect(await page.evaluate('document.getElementById("preview").naturalWidth')).toBe(PREVIEW_PX);
     // The SEG link is a signed download of exactly the uploaded bytes.
     const href = await page.locator('#seg-link').getAttribute('href');
     expect(href).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/api\/blobs\/requests\//);
