@@ -4,6 +4,8 @@ import { Identifier, MAX_WAIT_SECONDS, RequestId, Timestamp } from './common.js'
 /** A signed URL for one object and one method; `headers` must be sent exactly (they are signed). */
 export const SignedTarget = z.object({
   url: z.string().url(),
+  /** The object this URL reaches (what a completion lists under `outputs`). */
+  object: z.string().min(1).max(512),
   method: z.enum(['PUT', 'GET']),
   headers: z.record(z.string(), z.string()),
   expires_at: Timestamp,

@@ -5,6 +5,7 @@
  */
 export interface SignedTarget {
   url: string;
+  object: string;
   method: 'PUT' | 'GET';
   /** Headers the request must carry exactly as given (they are part of the signature). */
   headers: Record<string, string>;

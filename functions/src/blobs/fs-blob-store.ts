@@ -27,6 +27,7 @@ export class FsBlobStore implements BlobStore {
     const q = new URLSearchParams({ method, expires: String(expires), ct: contentType, sig: this.sign(method, object, expires, contentType) });
     return {
       url: `${this.publicUrl.replace(/\/$/, '')}/api/blobs/${object}?${q}`,
+      object,
       method,
       headers: method === 'PUT' ? { 'content-type': contentType } : {},
       expires_at: new Date(expires * 1000).toISOString(),

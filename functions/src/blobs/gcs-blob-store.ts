@@ -24,6 +24,7 @@ export class GcsBlobStore implements BlobStore {
       .getSignedUrl({ version: 'v4', action, expires, ...(contentType ? { contentType } : {}), ...(this.host ? { host: this.host } : {}) });
     return {
       url,
+      object,
       method: action === 'write' ? 'PUT' : 'GET',
       headers: contentType ? { 'content-type': contentType } : {},
       expires_at: new Date(expires).toISOString(),
