@@ -9,6 +9,7 @@ import { ageSeconds, el, explainError, formatAge, formatBytes, formatMl, formatS
  */
 
 const MODALITIES = /** @type {const} */ (['t1', 't1c', 't2', 'flair']);
+const MODALITY_NAMES = { t1: 'T1', t1c: 'T1c', t2: 'T2', flair: 'FLAIR' };
 const POLL_MS = 1500;
 /** Polling slows down while the server cannot be reached, up to this. */
 const POLL_MAX_MS = 15000;
@@ -77,7 +78,7 @@ function chosenStudy() {
   if (picked && picked.value !== TYPED) return /** @type {Study} */ (demos[Number(picked.value)]);
   const series_id = input('f-series').value.trim();
   const ids = Object.fromEntries(MODALITIES.map((m) => [m, input(`f-${m}`).value.trim()]));
-  const missing = [!series_id && 'the study id', ...MODALITIES.filter((m) => !ids[m]).map((m) => `the ${m.toUpperCase().replace('T1C', 'T1c').replace('FLAIR', 'FLAIR')} series`)].filter(Boolean);
+  const missing = [!series_id && 'the study id', ...MODALITIES.filter((m) => !ids[m]).map((m) => `the ${MODALITY_NAMES[m]} series`)].filter(Boolean);
   if (missing.length) return `Please fill in ${missing.join(', ')}.`;
   const bad = [series_id, ...Object.values(ids)].find((v) => /[/\\\u0000-\u001f]/.test(v));
   if (bad !== undefined) return `Ids must not contain slashes or control characters (“${bad}”).`;
@@ -117,8 +118,15 @@ async function refresh() {
     if (!current || current.gen !== gen) return;
     showJobError(err);
     callErrorFromPoll = true;
-    if (err instanceof ApiError && err.status === 401) return;
-    pollDelay = Math.min(POLL_MAX_MS, pollDelay * 2);
+    // An unreachable or overloaded server is asked again, less and less often; other refusals
+    // (sign-in, permissions) wait for the user.
+    const transient = err instanceof ApiError && (err.status === 0 || err.status === 429 || err.status >= 500);
+    if (transient && !document.hidden) {
+      pollDelay = Math.min(POLL_MAX_MS, pollDelay * 2);
+      stopPolling();
+      pollTimer = setTimeout(() => void refresh(), pollDelay);
+    }
+    return;
   }
   schedulePoll();
 }
@@ -141,7 +149,7 @@ function select(study) {
   $('analysis-empty').hidden = true;
   $('job').hidden = false;
   $('job-series').textContent = study.label === study.series_id ? study.series_id : `${study.label} (${study.series_id})`;
-  setStatusLine('', 'Looking up earlier analyses…');
+  setStatusLine('Looking up earlier analyses…');
   $('job-progress').hidden = true;
   $('job-meta').textContent = '';
   $('job-error').hidden = true;
@@ -213,7 +221,7 @@ function showView(view) {
   if (!view) {
     badge.className = 'badge none';
     badge.textContent = 'Not analysed';
-    setStatusLine('none', 'This study has not been analysed yet. Press “AI analysis” to start.');
+    setStatusLine('This study has not been analysed yet. Press “AI analysis” to start.');
     $('job-progress').hidden = true;
     $('job-meta').textContent = '';
     renderActions(null);
@@ -227,22 +235,22 @@ function showView(view) {
   if (view.status === 'processing' && view.progress) {
     const pct = Math.round(view.progress.percent);
     bar.value = pct;
-    setStatusLine(view.status, `${stageName(view.progress.stage)}: ${pct} %`);
+    setStatusLine(`${stageName(view.progress.stage)}: ${pct} %`);
   } else if (view.status === 'processing') {
     bar.removeAttribute('value');
-    setStatusLine(view.status, 'A lab computer is starting the analysis…');
+    setStatusLine('A lab computer is starting the analysis…');
   } else if (view.status === 'pending') {
     bar.removeAttribute('value'); // indeterminate: nobody works on it yet
     const retryAt = view.run_at && Date.parse(view.run_at) > Date.now() ? view.run_at : null;
-    setStatusLine(view.status, view.error && retryAt
+    setStatusLine(view.error && retryAt
       ? `Attempt ${view.attempts} did not finish; trying again at ${new Date(retryAt).toLocaleTimeString()}.`
       : `Queued ${formatAge(ageSeconds(view.created_at))} ago, waiting for a lab computer…`);
   } else if (view.status === 'completed') {
-    setStatusLine(view.status, `Analysis completed ${view.completed_at ? formatTime(view.completed_at) : ''}.`);
+    setStatusLine(view.completed_at ? `Analysis completed ${formatTime(view.completed_at)}.` : 'Analysis completed.');
   } else if (view.status === 'failed') {
-    setStatusLine(view.status, 'The analysis failed.');
+    setStatusLine('The analysis failed.');
   } else {
-    setStatusLine(view.status, 'The analysis was cancelled.');
+    setStatusLine('The analysis was cancelled.');
   }
   const meta = [`Attempt ${view.attempts} of ${view.max_attempts}`];
   if (view.agent_id) meta.push(`lab computer ${view.agent_id}`);
@@ -259,7 +267,7 @@ function showView(view) {
 }
 
 /** Updates the live status line only when its words change, so screen readers hear each change once. */
-function setStatusLine(/** @type {string} */ _status, /** @type {string} */ words) {
+function setStatusLine(/** @type {string} */ words) {
   const line = $('job-status');
   if (line.textContent !== words) line.textContent = words;
 }
