@@ -134,8 +134,10 @@ maybe('web page in Chromium', () => {
     const consoleErrors: string[] = [];
     page.on('pageerror', (e) => consoleErrors.push(String(e)));
     const statusCalls: number[] = [];
+    const elsewhere: string[] = [];
     page.on('request', (r) => {
       if (r.url().includes('/status')) statusCalls.push(Date.now());
+      if (!r.url().startsWith(api.url + '/')) elsewhere.push(r.url());
     });
     await page.goto(api.url + '/');
 
@@ -212,6 +214,8 @@ maybe('web page in Chromium', () => {
     await waitText(page.locator('#call-error'), 'This study was already analysed');
     expect((await api.call('GET', '/api/inference?limit=10')).body.items.filter((v: { series_id: string }) => v.series_id === 'demo-brain-1')).toHaveLength(1);
     expect(consoleErrors).toEqual([]);
+    // Nothing from a CDN or any other host: the page works on a closed hospital network.
+    expect(elsewhere).toEqual([]);
   });
 
   test('cancel while running shows cancelled; "Run again" queues a new run', async () => {
