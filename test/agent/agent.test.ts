@@ -5,7 +5,7 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
-import { AGENT_TOKEN, FIXTURE, alive, captureIO, removeDir, runCli, startAgent, startApi, tempDir, waitFor, type InProcessAgent, type TestApi } from './helpers.js';
+import { AGENT_TOKEN, FIXTURE, alive, captureIO, linesEventually, removeDir, runCli, startAgent, startApi, tempDir, waitFor, type InProcessAgent, type TestApi } from './helpers.js';
 
 let api: TestApi;
 let dir: string;
@@ -88,9 +88,9 @@ describe('lab agent with the command runner', () => {
     // The work folder is gone, the outbox is empty, and the program's stderr is in the agent's log.
     expect(existsSync(startMark(id)[0]!.workDir)).toBe(false);
     await waitFor('outbox emptied', () => readdirSync(a.outbox).filter((f) => f.endsWith('.json')).length === 0);
+    expect(await linesEventually(a.lines, (l) => l.job_id === id && l.event === 'delivered', 1)).toHaveLength(1);
     const jobLines = a.lines.filter((l) => l.job_id === id);
     expect(jobLines.some((l) => l.stream === 'stderr' && /loading series ok,2000,c,d/.test(l.message))).toBe(true);
-    expect(jobLines.filter((l) => l.event === 'delivered')).toHaveLength(1);
     expect(JSON.stringify(a.lines)).not.toContain('agent-token-0123456789');
   }, 30_000);
 
@@ -137,7 +137,7 @@ describe('lab agent with the command runner', () => {
     const hang = startMark(ids['bad-hang']!)[0]!;
     await waitFor('hanging program killed', () => !alive(hang.pid), 8000);
     expect(existsSync(hang.workDir)).toBe(false);
-    expect(a.lines.filter((l) => l.event === 'delivered')).toHaveLength(5);
+    expect(await linesEventually(a.lines, (l) => l.event === 'delivered', 5)).toHaveLength(5);
   }, 40_000);
 
   it('stops a cancelled job at its next heartbeat, removes its files, reports nothing, and goes on', async () => {
@@ -181,7 +181,7 @@ describe('lab agent with the command runner', () => {
     expect(done.attempts).toBe(1);
     expect(done.seg_instance_id).toBe('seg-outage-1');
     await waitFor('outbox emptied', () => readdirSync(a.outbox).filter((f) => f.endsWith('.json')).length === 0);
-    const delivered = a.lines.filter((l) => l.job_id === id && l.event === 'delivered');
+    const delivered = await linesEventually(a.lines, (l) => l.job_id === id && l.event === 'delivered', 1);
     expect(delivered).toHaveLength(1);
     expect(delivered[0]!.replay).toBe(false);
     expect(startMark(id)).toHaveLength(1);

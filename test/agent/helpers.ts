@@ -139,6 +139,16 @@ export async function startAgent(flags: Flags, env: Record<string, string | unde
 
 export { runCli };
 
+/**
+ * Waits until `count` lines match, then a moment more, and returns the matches: the API's status turns
+ * `completed` a moment before the agent logs the acknowledgement, and "exactly once" needs a settle.
+ */
+export async function linesEventually(lines: LogLine[], pred: (l: LogLine) => boolean, count: number, timeoutMs = 10_000): Promise<LogLine[]> {
+  await waitFor(`${count} matching log line(s)`, () => lines.filter(pred).length >= count, timeoutMs, 50);
+  await new Promise((r) => setTimeout(r, 300));
+  return lines.filter(pred);
+}
+
 /** Waits until `fn` returns a truthy value, polling; fails with `what` after `timeoutMs`. */
 export async function waitFor<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 15_000, everyMs = 100): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
@@ -180,18 +190,28 @@ export function spawnAgent(args: string[], env: Record<string, string> = {}): Ch
   child.stderr!.setEncoding('utf8').on('data', (c: string) => (text += c));
   child.lines = lines;
   child.output = () => text;
+  track(child);
   return child;
 }
 
+const closed = new WeakMap<ChildProcess, { code: number | null; signal: NodeJS.Signals | null }>();
+
+/** Resolves once the process has exited and its output streams are drained ('close', not 'exit'). */
 export function exited(child: ChildProcess, timeoutMs = 20_000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
   return new Promise((resolveExit, reject) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolveExit({ code: child.exitCode, signal: child.signalCode });
+    const known = closed.get(child);
+    if (known) return resolveExit(known);
     const t = setTimeout(() => reject(new Error(`process ${child.pid} did not exit within ${timeoutMs} ms`)), timeoutMs);
-    child.once('exit', (code, signal) => {
+    child.once('close', (code, signal) => {
       clearTimeout(t);
       resolveExit({ code, signal });
     });
   });
+}
+
+/** Remembers how a child ended, so `exited` also answers after the fact. */
+export function track(child: ChildProcess): void {
+  child.once('close', (code, signal) => closed.set(child, { code, signal }));
 }
 
 export function alive(pid: number): boolean {

@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
-import { AGENT_TOKEN, FIXTURE, ROOT, exited, removeDir, spawnAgent, startAgent, startApi, tempDir, waitFor, type InProcessAgent, type TestApi } from './helpers.js';
+import { AGENT_TOKEN, FIXTURE, ROOT, exited, linesEventually, track, removeDir, spawnAgent, startAgent, startApi, tempDir, waitFor, type InProcessAgent, type TestApi } from './helpers.js';
 
 let api: TestApi;
 let dir: string;
@@ -58,7 +58,7 @@ describe('lab-agent as a process', () => {
     expect(done.agent_id).toBe('rescuer');
     expect(done.attempts).toBe(2);
     expect(starts(id)).toHaveLength(2);
-    expect(b.lines.filter((l) => l.job_id === id && l.event === 'delivered')).toHaveLength(1);
+    expect(await linesEventually(b.lines, (l) => l.job_id === id && l.event === 'delivered', 1)).toHaveLength(1);
     expect(b.lines.find((l) => l.event === 'claimed')?.attempt).toBe(2);
   }, 45_000);
 
@@ -103,6 +103,7 @@ describe('lab-agent as a process', () => {
 
     const { spawn } = await import('node:child_process');
     const help = spawn(process.execPath, [join(ROOT, 'lab-agent/bin/lab-agent.js'), 'run', '--help'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    track(help);
     children.push(help);
     let out = '';
     help.stdout!.on('data', (c: Buffer) => (out += c.toString()));
