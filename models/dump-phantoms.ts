@@ -9,6 +9,7 @@
  * Geometry varies with the seed (voxel size 1.25..3 mm, two fields of view) so the model does not learn
  * one resolution.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -39,6 +40,18 @@ function parseSeeds(spec: string): number[] {
     for (let s = a; s <= b; s++) seeds.push(s);
   }
   return seeds;
+}
+
+/** The last commit of the phantom synthesizer (+ "-dirty" when changed since), so a model names its data. */
+function synthesizerVersion(): string {
+  try {
+    const git = (...a: string[]) => execFileSync('git', a, { encoding: 'utf8' }).trim();
+    const files = ['synthesize.ts', 'random.ts', 'smooth-field.ts'].map((f) => `lab-agent/src/phantom/${f}`);
+    const commit = git('log', '-1', '--format=%h', '--', ...files);
+    return git('status', '--porcelain', '--', ...files) ? `${commit}-dirty` : commit;
+  } catch {
+    return 'unknown';
+  }
 }
 
 async function main(): Promise<void> {
@@ -72,7 +85,7 @@ async function main(): Promise<void> {
   }
   await writeFile(
     path.join(values.out, 'index.json'),
-    JSON.stringify({ layout: 'channel-major, x fastest then y then z', channels, normalisation, phantoms: index }, null, 1),
+    JSON.stringify({ layout: 'channel-major, x fastest then y then z', channels, normalisation, synthesizer: synthesizerVersion(), phantoms: index }, null, 1),
   );
 }
 

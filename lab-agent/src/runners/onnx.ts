@@ -3,13 +3,14 @@
  * pipeline (the same `segmentStudy` that `lab-agent segment` runs). One model session per agent, loaded in
  * init() and reused by every job.
  */
-import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { ExecutionProvider } from '../imaging/inference/session.js';
 import { DEMO_MODEL_DIR, SharedModel } from '../imaging/model/load-model.js';
-import { MODALITIES, type Modality } from '../imaging/model/manifest.js';
+import type { Modality } from '../imaging/model/manifest.js';
 import { segmentStudy } from '../imaging/pipeline.js';
+import { fetchStudy } from '../sources/fetch-study.js';
 import type { SeriesSource } from '../sources/types.js';
+import { uploadOutputs } from './upload-outputs.js';
 import type { JobContext, Runner, RunnerCheck, RunnerResult } from './types.js';
 
 export interface OnnxRunnerOptions {
@@ -48,22 +49,18 @@ export class OnnxRunner implements Runner {
     await this.model.get();
   }
 
-  /** Throws on failure (bad input, cancellation); the error names the series, file or model at fault. */
+  /**
+   * Throws on failure (bad input, cancellation, a failed download or upload); the error names the series,
+   * file or model at fault, and is a retryable RunnerFailure where another attempt may succeed.
+   */
   async run(ctx: JobContext): Promise<RunnerResult> {
     const model = await this.model.get();
-    if (ctx.series_ids.length !== MODALITIES.length) {
-      throw new Error(`job has ${ctx.series_ids.length} series ids, the onnx runner needs ${MODALITIES.length} (${MODALITIES.join(', ')})`);
-    }
     const t0 = performance.now();
     ctx.progress('fetch', 0);
-    const study: Partial<Record<Modality, string[]>> = {};
-    for (const [i, mod] of MODALITIES.entries()) {
-      ctx.signal.throwIfAborted();
-      const dir = path.join(ctx.workDir, 'series', mod);
-      await mkdir(dir, { recursive: true });
-      study[mod] = await this.source.fetchSeries(ctx.series_ids[i]!, dir, ctx.signal);
-      ctx.progress('fetch', Math.round((100 * (i + 1)) / MODALITIES.length));
-    }
+    const study = await fetchStudy(this.source, ctx.series_ids, path.join(ctx.workDir, 'series'), ctx.signal, (p) => {
+      if (p.totalFiles) ctx.progress('fetch', Math.round((100 * p.files) / p.totalFiles));
+    });
+    ctx.progress('fetch', 100);
     const fetchSeconds = Math.round(performance.now() - t0) / 1000;
 
     const out = await segmentStudy(study, path.join(ctx.workDir, 'out'), {
@@ -73,11 +70,27 @@ export class OnnxRunner implements Runner {
       ...(this.o.referenceModality ? { referenceModality: this.o.referenceModality } : {}),
       ...(this.o.allowDifferentFrameOfReference ? { allowDifferentFrameOfReference: true } : {}),
     });
+
+    const t1 = performance.now();
+    ctx.progress('upload', 0);
+    const outputs = await uploadOutputs(
+      { seg: { path: out.segPath, contentType: 'application/dicom' }, preview: { path: out.previewPath, contentType: 'image/png' } },
+      ctx.uploads,
+      { signal: ctx.signal },
+    );
     const segInstanceId = this.o.storeSeg ? await this.o.storeSeg(out.segPath, ctx) : null;
-    const timings: Record<string, number> = { fetch: fetchSeconds, ...out.result.timings };
-    timings.total = Math.round((performance.now() - t0) / 10) / 100;
+    ctx.progress('upload', 100);
+
+    const timings: Record<string, number> = { fetch: fetchSeconds, ...out.result.timings, upload: Math.round(performance.now() - t1) / 1000 };
+    timings.total = Math.round(performance.now() - t0) / 1000;
     ctx.log('INFO', 'segmentation finished', { whole_tumor_ml: out.result.whole_tumor_ml, timings, provider: model.provider });
-    return { ...out.result, seg_instance_id: segInstanceId, timings, execution_provider: model.provider };
+    return {
+      ...out.result,
+      seg_instance_id: segInstanceId,
+      timings,
+      execution_provider: model.provider,
+      ...(Object.keys(outputs).length ? { outputs } : {}),
+    };
   }
 
   async check(): Promise<RunnerCheck[]> {
