@@ -301,8 +301,11 @@ maybe('web page in Chromium', () => {
     await page.getByRole('button', { name: 'AI analysis' }).click();
     await waitText(page.locator('#call-error'), 'already has an analysis made from different series');
     // …which the user can resolve from the page.
-    await page.getByRole('button', { name: 'Replace it with these series' }).click();
-    await waitText(page.locator('#job-badge'), 'Queued');
+    // (The badge already says Queued for the other run, so wait for the forced start's answer.)
+    await Promise.all([
+      page.waitForResponse((r) => r.url().endsWith('/api/inference/typed-study-7/start') && r.status() === 202),
+      page.getByRole('button', { name: 'Replace it with these series' }).click(),
+    ]);
     const replaced = await api.call('GET', '/api/inference/typed-study-7/status');
     expect(replaced.body.series_ids).toEqual(['t7-t1', 't7-t1c', 't7-t2', 't7-flair-v2']);
     await api.call('POST', `/api/inference/${replaced.body.request_id}/cancel`);
@@ -462,6 +465,10 @@ maybe('web page in Chromium', () => {
     await api.call('POST', '/api/inference/dash-failed/start', { body: { series_ids: ['a', 'b', 'c', 'd'], priority: 10 } });
     const failing = await claim('lab-pc-dash');
     await api.call('POST', `/api/inference/${failing.id}/complete`, { token: 'agent', headers: { 'x-agent-id': 'lab-pc-dash' }, body: { success: false, lease_token: failing.lease_token, error: 'out of GPU memory' } });
+    // A retryable failure waits (backoff) before its next attempt.
+    await api.call('POST', '/api/inference/dash-retrying/start', { body: { series_ids: ['a', 'b', 'c', 'd'], priority: 10 } });
+    const retrying = await claim('lab-pc-dash');
+    await api.call('POST', `/api/inference/${retrying.id}/complete`, { token: 'agent', headers: { 'x-agent-id': 'lab-pc-dash' }, body: { success: false, retryable: true, lease_token: retrying.lease_token, error: 'the PACS did not answer' } });
 
     const page = await newPage();
     await page.goto(api.url + '/dashboard.html');
@@ -472,11 +479,15 @@ maybe('web page in Chromium', () => {
     const failedRow = page.locator(`tr[data-request="${failing.id}"]`);
     await waitText(failedRow, 'out of GPU memory');
     await waitText(failedRow, 'Failed');
+    const retryingRow = page.locator(`tr[data-request="${retrying.id}"]`);
+    await waitText(retryingRow, 'the PACS did not answer');
+    await waitText(retryingRow, /next attempt in \d+ s/);
+    await waitText(retryingRow, '1 / 3');
     await waitText(page.locator('#agents tr[data-agent="lab-pc-dash"]'), 'OK');
     await waitText(page.locator('#agents tr[data-agent="lab-pc-dash"]'), running.id);
     await waitText(page.locator('#tiles'), 'Queued');
     const queued = await page.locator('.tile[data-tile="Queued"] dd').innerText();
-    expect(queued).toBe('24');
+    expect(queued).toBe('25');
     expect(await page.locator('.tile[data-tile="Oldest queued"] dd').innerText()).toMatch(/^\d+ s$/);
     await shot(page, 'dashboard-1280');
 
@@ -493,8 +504,8 @@ maybe('web page in Chromium', () => {
 
     // The status filter, then cancel the running request from the dashboard and retry it.
     await page.locator('#status-filter').selectOption('processing');
+    await page.waitForFunction('document.querySelectorAll("#requests tbody tr").length === 1', undefined, { timeout: WAIT });
     await waitText(runningRow, 'Running');
-    expect(await page.locator('#requests tbody tr').count()).toBe(1);
     await page.locator('#status-filter').selectOption('');
     await waitText(page.locator('#requests tbody'), 'bulk-23');
     await runningRow.getByRole('button', { name: /Cancel/ }).click();

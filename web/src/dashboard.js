@@ -128,9 +128,13 @@ function renderRequests(items, nowIso) {
     if (v.status === 'failed' || v.status === 'cancelled') actions.push(actionButton(v, 'retry', 'Retry', 'secondary'));
     /** @type {(Node | string)[]} */
     let detail = [];
+    const retryAt = v.status === 'pending' && v.run_at && Date.parse(v.run_at) > now ? v.run_at : null;
     if (v.status === 'processing') detail = [v.progress ? `${stageName(v.progress.stage)}: ${Math.round(v.progress.percent)} %` : 'starting'];
-    else if (v.error) detail = [el('span', { class: v.status === 'failed' ? 'error-text' : '', text: explainError(v.error) })];
-    else if (v.status === 'pending') detail = ['waiting for an agent'];
+    else if (v.error) {
+      detail = [el('span', { class: v.status === 'failed' ? 'error-text' : '', text: explainError(v.error) })];
+      if (retryAt) detail.push(el('br'), el('small', { class: 'muted', text: `next attempt in ${formatAge((Date.parse(retryAt) - now) / 1000)}` }));
+    } else if (v.status === 'pending') detail = ['waiting for an agent'];
+    else if (v.status === 'completed' && v.started_at && v.completed_at) detail = [`done in ${formatAge((Date.parse(v.completed_at) - Date.parse(v.started_at)) / 1000)}`];
     return el('tr', { 'data-request': v.request_id }, [
       el('td', { 'data-label': 'Status' }, [el('span', { class: `badge ${v.status}`, text: statusWord(v.status) })]),
       el('td', { 'data-label': 'Study' }, [el('span', {}, [el('span', { class: 'mono', text: v.series_id }), el('br'), el('small', { class: 'muted mono', text: v.request_id })])]),
