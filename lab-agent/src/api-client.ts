@@ -7,6 +7,7 @@ import {
   CompleteResponse,
   HeartbeatResponse,
   PendingResponse,
+  UploadsResponse,
   type CompleteRequest,
   type HeartbeatRequest,
 } from '@lab-relay/protocol';
@@ -62,6 +63,12 @@ export class ApiClient {
   async complete(id: string, body: CompleteRequest, signal?: AbortSignal) {
     const res = await this.call('POST', `inference/${encodeURIComponent(id)}/complete`, { json: body, signal });
     return parse(CompleteResponse, res, 'POST complete');
+  }
+
+  /** Fresh signed upload URLs for the current lease (the claim's may have expired during a long job). */
+  async uploads(id: string, leaseToken: string, signal?: AbortSignal) {
+    const res = await this.call('POST', `inference/${encodeURIComponent(id)}/uploads`, { json: { lease_token: leaseToken }, signal });
+    return parse(UploadsResponse, res, 'POST uploads').uploads;
   }
 
   /** `GET /api/healthz` (no token needed): reachability and whether the job store answers. */

@@ -13,9 +13,10 @@ import { Heartbeater } from './heartbeat.js';
 import type { Logger } from './log.js';
 import type { Outbox } from './outbox.js';
 import type { Runner, RunnerResult } from './runners/types.js';
+import { uploadOutputs } from './sinks/signed-upload.js';
 
 export interface JobRunnerDeps {
-  client: Pick<ApiClient, 'heartbeat' | 'complete'>;
+  client: Pick<ApiClient, 'heartbeat' | 'complete'> & Partial<Pick<ApiClient, 'uploads'>>;
   runner: Runner;
   outbox: Outbox;
   log: Logger;
@@ -108,6 +109,7 @@ export class RunningJob {
       };
       ctx.progress('running', 0);
       result = await this.runRunner(ctx);
+      if (result?.artifacts) result = await this.uploadArtifacts(result, ctx);
     } catch (err) {
       result = { success: false, retryable: err instanceof RunnerFailure && err.retryable, error: errorMessage(err) };
     } finally {
@@ -155,6 +157,33 @@ export class RunningJob {
       await hb.stop();
     }
     return outcome;
+  }
+
+  /**
+   * Puts the runner's output files behind the claim's signed URLs and lists them under `outputs`.
+   * A failed upload fails the attempt (retryably when the storage was unreachable).
+   */
+  private async uploadArtifacts(result: RunnerResult, ctx: { signal: AbortSignal; progress(stage: string, percent: number): void }): Promise<RunnerResult | null> {
+    const { artifacts, ...rest } = result;
+    const targets = this.job.uploads;
+    if (!artifacts || !targets || !result.success) return rest;
+    ctx.progress('upload', 0);
+    const client = this.deps.client;
+    try {
+      const outputs = await uploadOutputs(artifacts, targets, {
+        signal: ctx.signal,
+        ...(client.uploads ? { refresh: () => client.uploads!(this.job.id, this.job.lease_token, ctx.signal) } : {}),
+      });
+      ctx.progress('upload', 100);
+      return { ...rest, outputs };
+    } catch (err) {
+      if (ctx.signal.aborted) {
+        const reason = ctx.signal.reason as JobAbort;
+        if (reason.kind === 'cancel' || reason.kind === 'lease-lost') return null;
+        return { success: false, retryable: true, error: reason.message };
+      }
+      return { success: false, retryable: err instanceof RunnerFailure ? err.retryable : true, error: truncate(errorMessage(err)) };
+    }
   }
 
   /** One direct attempt to deliver, for when the outbox cannot be written. */

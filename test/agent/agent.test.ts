@@ -94,6 +94,23 @@ describe('lab agent with the command runner', () => {
     expect(JSON.stringify(a.lines)).not.toContain('agent-token-0123456789');
   }, 30_000);
 
+  it('uploads the output files through the signed URLs and the status hands out their downloads', async () => {
+    const a = await agent();
+    const id = await api.start('with-outputs', ['outputs', '0', 'c', 'd']);
+    const st = await waitFor('completed', async () => {
+      const s = await api.status('with-outputs');
+      return s.status === 'completed' ? s : null;
+    });
+    expect(st.request_id).toBe(id);
+    expect(st.result).not.toHaveProperty('artifacts');
+    expect(st.result!.outputs).toMatchObject({ seg: { object: `requests/${id}/1/seg.dcm`, bytes: 'segmentation of with-outputs'.length, content_type: 'application/dicom' } });
+    const seg = await fetch(st.downloads!.seg!.url);
+    expect(await seg.text()).toBe('segmentation of with-outputs');
+    const png = await fetch(st.downloads!.preview!.url);
+    expect(png.headers.get('content-type')).toBe('image/png');
+    expect(a.lines.some((l) => l.job_id === id && l.event === 'delivered')).toBe(true);
+  });
+
   it('runs two jobs at once with --slots 2', async () => {
     await agent({ slots: '2' });
     const [x, y] = [await api.start('slots-1', ['ok', '2000', 'c', 'd']), await api.start('slots-2', ['ok', '2000', 'c', 'd'])];

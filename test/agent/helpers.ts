@@ -10,6 +10,7 @@ import { createApi, type Api } from '../../functions/src/api.js';
 import { loadConfig } from '../../functions/src/config.js';
 import { nodeListener } from '../../functions/src/http/node-adapter.js';
 import { silentLogger } from '../../functions/src/log.js';
+import { freePort } from '../harness/firestore-emulator.js';
 import type { Agent } from '../../lab-agent/src/agent.js';
 import type { Flags } from '../../lab-agent/src/config.js';
 import { prepareRun, runCli, type CliIO } from '../../lab-agent/src/cli/program.js';
@@ -30,8 +31,15 @@ export interface TestApi {
 }
 
 /** The real job API (SQLite store) on 127.0.0.1; `port` 0 picks a free one. */
-export async function startApi(o: { leaseSeconds?: number; sqlitePath?: string; port?: number } = {}): Promise<TestApi> {
+export async function startApi(o: { leaseSeconds?: number; sqlitePath?: string; port?: number; blobDir?: string } = {}): Promise<TestApi> {
+  // The port is known before the API is built, so signed output URLs (PUBLIC_URL) point at it.
+  const listenPort = o.port ?? (await freePort());
+  const blobDir = o.blobDir ?? join(tmpdir(), `lab-agent-test-blobs-${listenPort}`);
   const cfg = loadConfig({
+    PORT: String(listenPort),
+    PUBLIC_URL: `http://127.0.0.1:${listenPort}`,
+    BLOB_DIR: blobDir,
+    BLOB_SIGNING_SECRET: 'agent-test-blob-secret-0123456789abcdef',
     SQLITE_PATH: o.sqlitePath ?? ':memory:',
     INFERENCE_AGENT_TOKENS: AGENT_TOKEN,
     INFERENCE_CLIENT_TOKENS: CLIENT_TOKEN,
@@ -39,8 +47,8 @@ export async function startApi(o: { leaseSeconds?: number; sqlitePath?: string; 
     RETRY_BASE_SECONDS: '30',
   });
   const api = createApi(cfg, { log: silentLogger });
-  const server: Server = createServer(nodeListener(api.handle));
-  await new Promise<void>((r) => server.listen(o.port ?? 0, '127.0.0.1', r));
+  const server: Server = createServer(nodeListener(api.handle, api.bodyLimit));
+  await new Promise<void>((r) => server.listen(listenPort, '127.0.0.1', r));
   const port = (server.address() as { port: number }).port;
   const url = `http://127.0.0.1:${port}`;
   const client = async (method: string, path: string, body?: unknown) => {
@@ -62,6 +70,7 @@ export async function startApi(o: { leaseSeconds?: number; sqlitePath?: string; 
       server.closeAllConnections();
       await new Promise<void>((r) => server.close(() => r()));
       await api.close();
+      if (!o.blobDir) rmSync(blobDir, { recursive: true, force: true });
     },
     async start(seriesId, seriesIds, extra = {}) {
       const r = await client('POST', `inference/${seriesId}/start`, { series_ids: seriesIds, ...extra });

@@ -25,7 +25,14 @@ export interface JobContext {
  * `Omit<CompleteRequest, 'lease_token'>`: Omit over the loose object's index signature drops every
  * named field.)
  */
-export type RunnerResult = ResultFields & Pick<CompleteRequest, 'success' | 'retryable'>;
+export type RunnerResult = ResultFields &
+  Pick<CompleteRequest, 'success' | 'retryable'> & {
+    /**
+     * Output files by name (`seg`, `preview`) in the job's work folder. Not sent: the agent uploads them
+     * to the claim's signed URLs and reports them under `outputs`.
+     */
+    artifacts?: Record<string, string>;
+  };
 
 export interface RunnerCheck {
   name: string;
