@@ -68,7 +68,16 @@ export function createApi(
   const fsBlobs = blobs instanceof FsBlobStore ? blobs : null;
   const webConfig: WebConfig =
     cfg.FIREBASE_AUTH && cfg.FIREBASE_API_KEY
-      ? { auth: 'firebase', firebase: { apiKey: cfg.FIREBASE_API_KEY, authDomain: cfg.FIREBASE_AUTH_DOMAIN ?? `${cfg.GOOGLE_CLOUD_PROJECT}.firebaseapp.com`, projectId: cfg.GOOGLE_CLOUD_PROJECT! } }
+      ? {
+          auth: 'firebase',
+          firebase: {
+            apiKey: cfg.FIREBASE_API_KEY,
+            authDomain: cfg.FIREBASE_AUTH_DOMAIN ?? `${cfg.GOOGLE_CLOUD_PROJECT}.firebaseapp.com`,
+            projectId: cfg.GOOGLE_CLOUD_PROJECT!,
+            // Development against the Auth emulator: the page's SDK must talk to it too.
+            ...(process.env.FIREBASE_AUTH_EMULATOR_HOST ? { authEmulatorUrl: `http://${process.env.FIREBASE_AUTH_EMULATOR_HOST}` } : {}),
+          },
+        }
       : { auth: 'token', ...(cfg.WEB_TOKEN_HANDOFF && cfg.INFERENCE_CLIENT_TOKENS[0] ? { token: cfg.INFERENCE_CLIENT_TOKENS[0] } : {}) };
   const idTokens = cfg.FIREBASE_AUTH ? new FirebaseIdTokens(cfg.GOOGLE_CLOUD_PROJECT!) : null;
   const handle = createApp({ service, auth, corsOrigins: cfg.CORS_ORIGINS, log, fsBlobs, blobMaxBytes: cfg.BLOB_MAX_BYTES, webConfig, idTokens });

@@ -25,7 +25,7 @@ export interface WebConfig {
   auth: 'token' | 'firebase';
   /** Only with WEB_TOKEN_HANDOFF on a loopback API. */
   token?: string;
-  firebase?: { apiKey: string; authDomain: string; projectId: string };
+  firebase?: { apiKey: string; authDomain: string; projectId: string; authEmulatorUrl?: string };
 }
 
 export interface Route {
