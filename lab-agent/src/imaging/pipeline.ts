@@ -16,7 +16,7 @@ import { segmentDefinitions } from './model/segments.js';
 import { resampleToReference } from './resample.js';
 import { segmentChannels, stage, type StageContext, type StageProgress } from './inference/segment.js';
 import type { ChannelVolume } from './inference/sliding-window.js';
-import { MODALITIES, type Modality } from './model/manifest.js';
+import type { Modality } from './model/manifest.js';
 import type { SegmentationModel } from './model/load-model.js';
 import type { Measurements } from './postprocess.js';
 import { voxelCount, type Volume } from './volume.js';
@@ -175,5 +175,3 @@ export async function segmentStudy(study: StudyInput, outDir: string, o: Pipelin
   };
   return { result, segPath, previewPath, segSopInstanceUID: written.sopInstanceUID, labels: seg.labels };
 }
-
-export { MODALITIES };
