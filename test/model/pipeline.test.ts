@@ -15,7 +15,7 @@ import type { JobContext } from '../../lab-agent/src/runners/types.js';
 import { synthesizePhantom } from '../../lab-agent/src/phantom/synthesize.js';
 import { writePhantomStudy } from '../../lab-agent/src/phantom/write-study.js';
 import { DEMO_MODEL_DIR, loadModel, type SegmentationModel } from '../../lab-agent/src/imaging/model/load-model.js';
-import { segmentStudy } from '../../lab-agent/src/imaging/pipeline.js';
+import { maskToReference, segmentStudy } from '../../lab-agent/src/imaging/pipeline.js';
 import { writeManifest } from './helpers.js';
 
 let tmp: string;
@@ -155,6 +155,26 @@ describe('segmentStudy', () => {
     console.log(`DICOM pipeline, seed 2001: Dice WT ${d.toFixed(4)}, ${r.result.whole_tumor_ml} mL vs truth ${truth.whole_tumor_ml} mL; timings ${JSON.stringify(r.result.timings)}`);
     expect(d).toBeGreaterThanOrEqual(0.85);
     expect(Math.abs(r.result.whole_tumor_ml! - truth.whole_tumor_ml) / truth.whole_tumor_ml).toBeLessThanOrEqual(0.1);
+  });
+
+  it('series on other grids (coarser, shifted) are resampled to FLAIR and still give Dice >= 0.85, volume within 10%', async () => {
+    const dir = path.join(tmp, 'study-differ');
+    await writePhantomStudy(synthesizePhantom({ seed: 2002 }), dir, { geometryDiffer: true });
+    const t = JSON.parse(await readFile(path.join(dir, 'truth.json'), 'utf8'));
+    const labels = new Uint8Array(await readFile(path.join(dir, 'labels.u8')));
+    const study = { t1: path.join(dir, 't1'), t1c: path.join(dir, 't1c'), t2: path.join(dir, 't2'), flair: path.join(dir, 'flair') };
+    const r = await segmentStudy(study, path.join(tmp, 'out-differ'), { model, signal: new AbortController().signal });
+    const d = wtDice(r.labels, labels);
+    console.log(`DICOM pipeline, seed 2002 (geometry differs): Dice WT ${d.toFixed(4)}, ${r.result.whole_tumor_ml} mL vs truth ${t.whole_tumor_ml} mL`);
+    expect(r.result.timings!.resample).toBeGreaterThan(0);
+    expect(d).toBeGreaterThanOrEqual(0.85);
+    expect(Math.abs(r.result.whole_tumor_ml! - t.whole_tumor_ml) / t.whole_tumor_ml).toBeLessThanOrEqual(0.1);
+  });
+
+  it('masks resampled series to where the reference has signal', () => {
+    const data = new Float32Array([5, 0.2, 7, 3]);
+    maskToReference(data, new Float32Array([1, 0, 2, 0]));
+    expect(Array.from(data)).toEqual([5, 0, 7, 0]);
   });
 
   it('names the missing series', async () => {

@@ -56,6 +56,16 @@ function seriesName(m: Modality, src: string | string[]): string {
 }
 
 /**
+ * Zeroes a resampled series where the reference has no signal (exactly 0: outside the head or the brain
+ * mask). Trilinear interpolation smears a series' edge into the background; those faint voxels would
+ * join the "non-zero" statistics of z-score normalisation and shift them (measured: +14% non-zero voxels
+ * and -12% mean on a 2.4/3 mm series resampled to 2 mm, enough to make the demo model over-call oedema).
+ */
+export function maskToReference(data: Float32Array, reference: Float32Array): void {
+  for (let i = 0; i < data.length; i++) if (reference[i] === 0) data[i] = 0;
+}
+
+/**
  * Stages load + resample: loads the reference series, then each other series the model needs, resampling
  * it onto the reference grid and copying it into the stacked input straight away.
  */
@@ -92,9 +102,11 @@ export async function loadStudy(study: StudyInput, o: PipelineOptions, ctx: Stag
   for (const mod of needed) {
     if (mod === refMod) continue;
     const moving = await load(mod, i++);
-    const onGrid = await stage(ctx, 'resample', () =>
-      resampleToReference(moving, { ...reference, source: seriesName(refMod, study[refMod]!) }, { allowDifferentFrameOfReference: allowFor }),
-    );
+    const onGrid = await stage(ctx, 'resample', () => {
+      const r = resampleToReference(moving, { ...reference, source: seriesName(refMod, study[refMod]!) }, { allowDifferentFrameOfReference: allowFor });
+      if (r !== moving) maskToReference(r.data, reference.data);
+      return r;
+    });
     place(mod, onGrid.data);
     if (mod === 'flair') flair = onGrid.data;
   }
