@@ -179,7 +179,7 @@ describe('segmentStudy', () => {
 
   it('names the missing series', async () => {
     await expect(segmentStudy({ t1: path.join(studyDir, 't1') }, path.join(tmp, 'o'), { model, signal: new AbortController().signal })).rejects.toThrow(
-      'the study has no flair series',
+      'the study has no flair, t1c, t2 series (model lab-relay-demo-phantom-unet needs t1c, t1, t2, flair; reference flair)',
     );
   });
 });

@@ -33,11 +33,9 @@ async function main(): Promise<void> {
     allowDifferentFrameOfReference?: boolean; threads?: number; quiet?: boolean;
   }>();
   if (!existsSync(o.study) || !statSync(o.study).isDirectory()) throw new Error(`study folder ${o.study} does not exist`);
-  const study: StudyInput = {};
-  for (const m of MODALITIES) {
-    const dir = path.join(o.study, m);
-    if (existsSync(dir)) study[m] = dir;
-  }
+  // Every modality's folder is named; only those the model needs are read, and a missing one fails
+  // with its path in the message.
+  const study: StudyInput = Object.fromEntries(MODALITIES.map((m) => [m, path.join(o.study, m)]));
 
   const ctrl = new AbortController();
   process.once('SIGINT', () => ctrl.abort(new Error('interrupted')));

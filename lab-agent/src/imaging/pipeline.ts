@@ -74,9 +74,8 @@ export async function loadStudy(study: StudyInput, o: PipelineOptions, ctx: Stag
   const refMod = o.referenceModality ?? m.reference_modality;
   const allowFor = o.allowDifferentFrameOfReference || m.allow_different_frame_of_reference;
   const needed = [...new Set<Modality>([refMod, ...m.channels])];
-  for (const mod of needed) {
-    if (!study[mod]) throw new Error(`the study has no ${mod} series (model ${m.name} needs ${m.channels.join(', ')}; reference ${refMod})`);
-  }
+  const missing = needed.filter((mod) => !study[mod]);
+  if (missing.length) throw new Error(`the study has no ${missing.join(', ')} series (model ${m.name} needs ${m.channels.join(', ')}; reference ${refMod})`);
   const load = async (mod: Modality, i: number): Promise<Volume> => {
     const src = study[mod]!;
     const name = seriesName(mod, src);
