@@ -169,13 +169,15 @@ export class RunningJob {
     if (!artifacts || !targets || !result.success) return rest;
     ctx.progress('upload', 0);
     const client = this.deps.client;
+    const t0 = performance.now();
     try {
       const outputs = await uploadOutputs(artifacts, targets, {
         signal: ctx.signal,
         ...(client.uploads ? { refresh: () => client.uploads!(this.job.id, this.job.lease_token, ctx.signal) } : {}),
       });
       ctx.progress('upload', 100);
-      return { ...rest, outputs };
+      const timings = { ...rest.timings, upload: Math.round(performance.now() - t0) / 1000 };
+      return { ...rest, timings, outputs };
     } catch (err) {
       if (ctx.signal.aborted) {
         const reason = ctx.signal.reason as JobAbort;

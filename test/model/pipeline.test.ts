@@ -2,9 +2,7 @@
 // The whole pipeline on a phantom written as real DICOM files: through the onnx runner (FolderSource) and
 // through segmentStudy directly, with the committed demo model.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import http from 'node:http';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -59,47 +57,25 @@ describe('onnx runner', () => {
   const runner = new OnnxRunner({ source: new FolderSource(path.join(os.tmpdir(), 'unused')), provider: 'cpu', intraOpThreads: 2 });
   afterAll(() => runner.close());
 
-  it('segments a DICOM study: result conforms to the complete schema, volumes near truth, SEG and preview uploaded', async () => {
-    // A stand-in for the blob store's signed PUT URLs.
-    const received = new Map<string, { body: Buffer; type: string | undefined }>();
-    const server = http.createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        received.set(req.url!, { body: Buffer.concat(chunks), type: req.headers['content-type'] });
-        res.end();
-      });
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
-    const target = (file: string, type: string) => ({
-      url: `${base}/requests/job-1/1/${file}`, object: `requests/job-1/1/${file}`, method: 'PUT' as const,
-      headers: { 'content-type': type }, expires_at: new Date(Date.now() + 600_000).toISOString(),
-    });
-
+  it('segments a DICOM study: result conforms to the complete schema, volumes near truth, SEG and preview handed to the agent', async () => {
     const r = new OnnxRunner({ source: new FolderSource(studyDir), provider: 'cuda', intraOpThreads: 2, onWarning: () => {} });
     await r.init();
     const work = path.join(tmp, 'work1');
     const { ctx, progress } = jobContext(work);
-    ctx.uploads = { seg: target('seg.dcm', 'application/dicom'), preview: target('preview.png', 'image/png') };
-    const result = await r.run(ctx).finally(() => server.close());
+    const result = await r.run(ctx);
     await r.close();
-    const seg = await readFile(path.join(work, 'out', 'seg.dcm'));
-    expect(received.get('/requests/job-1/1/seg.dcm')?.body.equals(seg)).toBe(true);
-    expect(received.get('/requests/job-1/1/preview.png')?.type).toBe('image/png');
-    expect(result.outputs?.seg).toEqual({
-      object: 'requests/job-1/1/seg.dcm', bytes: seg.length, sha256: createHash('sha256').update(seg).digest('hex'), content_type: 'application/dicom',
-    });
+    // The agent uploads these through the claim's signed URLs (tested in test/agent).
+    expect(result.artifacts).toEqual({ seg: path.join(work, 'out', 'seg.dcm'), preview: path.join(work, 'out', 'preview.png') });
     expect(CompleteRequest.safeParse(result).success).toBe(true);
     expect(result).toMatchObject({ success: true, tumor_detected: true, model: { name: 'lab-relay-demo-phantom-unet', version: '1.0.0' }, execution_provider: 'cpu', seg_instance_id: null });
-    expect(Object.keys(result.timings!).sort()).toEqual(['fetch', 'infer', 'load', 'normalise', 'postprocess', 'preview', 'resample', 'total', 'upload', 'write_seg']);
+    expect(Object.keys(result.timings!).sort()).toEqual(['fetch', 'infer', 'load', 'normalise', 'postprocess', 'preview', 'resample', 'total', 'write_seg']);
     expect(Math.abs(result.whole_tumor_ml! - truth.whole_tumor_ml) / truth.whole_tumor_ml).toBeLessThanOrEqual(0.1);
     expect(Object.keys(result.volumes_ml!).sort()).toEqual(['edema', 'enhancing', 'necrotic_core']);
     expect(result.inference_time_seconds).toBe(result.timings!.infer);
     expect(existsSync(path.join(work, 'out', 'seg.dcm'))).toBe(true);
     expect((await readFile(path.join(work, 'out', 'preview.png'))).subarray(1, 4).toString()).toBe('PNG');
     const stages = [...new Set(progress.map(([s]) => s))];
-    expect(stages).toEqual(['fetch', 'load', 'resample', 'normalise', 'infer', 'postprocess', 'write_seg', 'preview', 'upload']);
+    expect(stages).toEqual(['fetch', 'load', 'resample', 'normalise', 'infer', 'postprocess', 'write_seg', 'preview']);
     expect(progress.filter(([s]) => s === 'infer').at(-1)).toEqual(['infer', 100]);
   });
 

@@ -10,7 +10,6 @@ import type { Modality } from '../imaging/model/manifest.js';
 import { segmentStudy } from '../imaging/pipeline.js';
 import { fetchStudy } from '../sources/fetch-study.js';
 import type { SeriesSource } from '../sources/types.js';
-import { uploadOutputs } from './upload-outputs.js';
 import type { JobContext, Runner, RunnerCheck, RunnerResult } from './types.js';
 
 export interface OnnxRunnerOptions {
@@ -50,7 +49,7 @@ export class OnnxRunner implements Runner {
   }
 
   /**
-   * Throws on failure (bad input, cancellation, a failed download or upload); the error names the series,
+   * Throws on failure (bad input, cancellation, a failed download); the error names the series,
    * file or model at fault, and is a retryable RunnerFailure where another attempt may succeed.
    */
   async run(ctx: JobContext): Promise<RunnerResult> {
@@ -71,17 +70,8 @@ export class OnnxRunner implements Runner {
       ...(this.o.allowDifferentFrameOfReference ? { allowDifferentFrameOfReference: true } : {}),
     });
 
-    const t1 = performance.now();
-    ctx.progress('upload', 0);
-    const outputs = await uploadOutputs(
-      { seg: { path: out.segPath, contentType: 'application/dicom' }, preview: { path: out.previewPath, contentType: 'image/png' } },
-      ctx.uploads,
-      { signal: ctx.signal },
-    );
     const segInstanceId = this.o.storeSeg ? await this.o.storeSeg(out.segPath, ctx) : null;
-    ctx.progress('upload', 100);
-
-    const timings: Record<string, number> = { fetch: fetchSeconds, ...out.result.timings, upload: Math.round(performance.now() - t1) / 1000 };
+    const timings: Record<string, number> = { fetch: fetchSeconds, ...out.result.timings };
     timings.total = Math.round(performance.now() - t0) / 1000;
     ctx.log('INFO', 'segmentation finished', { whole_tumor_ml: out.result.whole_tumor_ml, timings, provider: model.provider });
     return {
@@ -89,7 +79,8 @@ export class OnnxRunner implements Runner {
       seg_instance_id: segInstanceId,
       timings,
       execution_provider: model.provider,
-      ...(Object.keys(outputs).length ? { outputs } : {}),
+      // The agent uploads these to the claim's signed URLs (job-runner.ts) and reports them as `outputs`.
+      artifacts: { seg: out.segPath, preview: out.previewPath },
     };
   }
 
