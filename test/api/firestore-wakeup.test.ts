@@ -1,17 +1,19 @@
 import { afterAll, expect, it } from '@jest/globals';
 import { Firestore } from '@google-cloud/firestore';
 import { FirestoreJobStore } from '../../functions/src/stores/firestore-store.js';
-import { describeFirestore, freshFirestore } from '../harness/firestore.js';
+import { describeFirestore } from '../harness/firestore.js';
 import { SERIES4, serviceFor } from '../harness/service.js';
 
 describeFirestore('long-poll wake-up across API instances (Firestore emulator)', () => {
-  const { projectId } = freshFirestore();
+  const projectId = `demo-wake-${Date.now().toString(36)}`;
   // Two instances as in Cloud Functions: separate clients, one database.
-  const a = serviceFor(new FirestoreJobStore(new Firestore({ projectId })));
-  const b = serviceFor(new FirestoreJobStore(new Firestore({ projectId })));
+  const stores = [new FirestoreJobStore(new Firestore({ projectId })), new FirestoreJobStore(new Firestore({ projectId }))];
+  const [a, b] = stores.map((s) => serviceFor(s)) as [ReturnType<typeof serviceFor>, ReturnType<typeof serviceFor>];
   afterAll(async () => {
     await a.close();
     await b.close();
+    // Terminate the clients: a gRPC stream outliving this file would fire into the next test file.
+    for (const s of stores) await s.close();
   });
 
   it('a job queued through instance A wakes a claimer waiting on instance B at once', async () => {
