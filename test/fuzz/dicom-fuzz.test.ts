@@ -10,7 +10,10 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { deflateRawSync } from 'node:zlib';
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { constants as zc, deflateRawSync } from 'node:zlib';
 import { loadSeries } from '../../lab-agent/src/imaging/dicom/load-series.js';
 import { parseDicomFile } from '../../lab-agent/src/imaging/dicom/parse.js';
 import { el, newUid, TS, writePart10 } from '../../lab-agent/src/imaging/dicom/write.js';
@@ -24,6 +27,7 @@ const RUNS = Number(process.env.DICOM_FUZZ_RUNS ?? 1000);
 const CALL_TIMEOUT_MS = 5000;
 const SERIES_NAME = 'fuzz-series';
 const DEFLATED = '1.2.840.10008.1.2.1.99';
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 /** One element of a file as laid out on disk: where its header, length field and value are. */
 interface Elem {
@@ -448,4 +452,68 @@ describe('loadSeries on mutated DICOM files', () => {
       expect((error as Error).message).toContain(`F${i}.dcm`);
     }
   });
+
+  // BUG (unbounded memory; lab-agent/src/imaging/dicom/parse.ts, parseDicomFile -> dicomParser.parseDicom):
+  // a deflated file is inflated with zlib.inflateRawSync and no output limit, then copied into a second
+  // buffer of the full size. Measured: a 256 KB file inflating to 256 MiB raises the peak RSS by ~770 MiB
+  // and loads as a valid 8x8x1 volume; a 2 MB file inflates to 2 GiB (deflate reaches ~1000:1 on zeros),
+  // and loadSeries reads 16 files at once. A PACS (or anyone who can put a file in the source) can run the
+  // agent out of memory. Fix idea: pass dicomParser an `inflater` that calls inflateRawSync with a
+  // `maxOutputLength` and refuse the file, naming it, when the limit is hit.
+  // Run in a child process watched from here: the current code would need ~6 GiB for this input, so the
+  // child is killed once its RSS passes 1 GiB.
+  it.failing('refuses a deflate bomb (2 MB file inflating to 2 GiB) with peak memory under 1 GiB', async () => {
+    const dir = path.join(tmp.dir, 'bomb');
+    await fsp.mkdir(dir);
+    const file = path.join(dir, 'BOMB.dcm');
+    const ids = { series: newUid(), study: newUid(), frameOfReference: newUid() };
+    const part10 = writePart10(mrSlice({ ...ids, ipp: [0, 0, 0] }), { declaredTransferSyntaxUID: DEFLATED });
+    const metaEnd = 132 + 12 + part10.readUInt32LE(140);
+    // A private OB element (7FE1,1010) of 2 GiB zeros after the image. Full flushes make each compressed
+    // 1 MiB block self-contained, so the stream is the same block repeated (no need to deflate 2 GiB here).
+    const GIB2 = 2 ** 31;
+    const h = Buffer.alloc(12);
+    h.writeUInt16LE(0x7fe1, 0);
+    h.writeUInt16LE(0x1010, 2);
+    h.write('OB', 4, 'latin1');
+    h.writeUInt32LE(GIB2, 8);
+    const flush = { finishFlush: zc.Z_FULL_FLUSH };
+    const zeros = deflateRawSync(Buffer.alloc(2 ** 20), { level: 9, ...flush });
+    const blocks = [deflateRawSync(Buffer.concat([part10.subarray(metaEnd), h]), flush), ...Array<Buffer>(GIB2 / 2 ** 20).fill(zeros), deflateRawSync(Buffer.alloc(0))];
+    await fsp.writeFile(file, Buffer.concat([part10.subarray(0, metaEnd), ...blocks]));
+    expect((await fsp.stat(file)).size).toBeLessThan(3 * 2 ** 20);
+
+    const script = path.join(dir, 'load.mts');
+    await fsp.writeFile(
+      script,
+      `import { loadSeries } from ${JSON.stringify(path.join(ROOT, 'lab-agent/src/imaging/dicom/load-series.ts'))};\n` +
+        `let r;\ntry { const v = await loadSeries([${JSON.stringify(file)}], { name: 'bomb' }); r = { ok: true, dims: v.dims }; }\n` +
+        `catch (e) { r = { ok: false, error: e instanceof Error ? e.message : 'non-Error: ' + String(e) }; }\n` +
+        `console.log(JSON.stringify({ ...r, maxRssKiB: process.resourceUsage().maxRSS }));\n`,
+    );
+    const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (out += c));
+    let killedAtKiB = 0;
+    const watch = setInterval(() => {
+      try {
+        const kib = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0);
+        if (kib > 2 ** 20) {
+          killedAtKiB = kib;
+          child.kill('SIGKILL');
+        }
+      } catch {
+        // exited between two looks
+      }
+    }, 25);
+    const code = await new Promise<number | null>((r) => child.on('close', (c) => r(c)));
+    clearInterval(watch);
+    expect({ killedAtMiB: killedAtKiB >> 10 }).toEqual({ killedAtMiB: 0 });
+    expect(code).toBe(0);
+    const r = JSON.parse(out.trim().split('\n').pop()!) as { ok: boolean; error?: string; maxRssKiB: number };
+    expect(r.ok).toBe(false);
+    expect(r.error).toContain('BOMB.dcm');
+    expect(r.maxRssKiB).toBeLessThan(2 ** 20);
+  }, 60_000);
 });
