@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { Agent } from '../../lab-agent/src/agent.js';
-import { prepareRun } from '../../lab-agent/src/cli/program.js';
+import { prepareRun, runCli } from '../../lab-agent/src/cli/program.js';
 import type { Flags } from '../../lab-agent/src/config.js';
 import { captureIO, waitFor, type LogLine } from '../agent/helpers.js';
 import { AGENT_TOKEN, CLIENT_TOKEN, startTestApi, type TestApi } from '../harness/api-server.js';
@@ -149,6 +149,23 @@ d('secrets stay out of logs and error texts', () => {
     expect(await a.done).toBe(3);
   }, 60_000);
 
+  const doctorOutputs: Record<string, string> = {};
+  it('lab-agent doctor checks the token and the source, passing and failing', async () => {
+    for (const [name, token, password, expected] of [
+      ['good', AGENT_TOKEN, PACS_PASSWORD, 0],
+      ['bad', WRONG_AGENT_TOKEN, WRONG_SOURCE_PASSWORD, 1],
+    ] as const) {
+      const io = captureIO({ ...credentials, INFERENCE_AGENT_TOKEN: token, AGENT_SOURCE_PASSWORD: password, AGENT_PACS_PASSWORD: password });
+      const args = ['doctor', '--json', '--api-url', api.url, '--runner', 'onnx', '--source', `orthanc:${orthanc.url}`, '--model', manifest];
+      const code = await runCli([...args, '--outbox', path.join(tmp.dir, `doctor-${name}`), '--work-dir', path.join(tmp.dir, `doctor-work-${name}`)], io);
+      doctorOutputs[`doctor ${name} output`] = [...io.out, ...io.err].join('');
+      expect([name, code]).toEqual([name, expected]);
+    }
+    // The failing run names what failed (so its text covers the failure paths).
+    expect(doctorOutputs['doctor bad output']).toMatch(/401|refused|token/i);
+    if (process.env.SECRETS_DEBUG) console.log(doctorOutputs);
+  }, 60_000);
+
   it('wrong tokens (401), stale and finished leases (409) are refused', async () => {
     for (const [m, p] of [['GET', '/api/inference/pending'], ['GET', '/api/inference/sec-ok/status']] as const) {
       expect((await api.call(m, p, { token: WRONG_AGENT_TOKEN })).status).toBe(401);
@@ -197,6 +214,8 @@ d('secrets stay out of logs and error texts', () => {
       'job errors and answers': JSON.stringify(views) + JSON.stringify((await api.call('GET', '/api/inference?limit=100')).body),
     };
     for (const a of agents) places[`agent ${a.name} output`] = [...a.io.out, ...a.io.err].join('');
+    Object.assign(places, doctorOutputs);
+    expect(Object.keys(doctorOutputs)).toHaveLength(2);
     // The logs are not empty, and hold the failures' reasons (so the search ran over the failure paths).
     expect(apiLines.some((l) => l.includes(' 409'))).toBe(true);
     expect(apiLines.some((l) => l.includes(' 401'))).toBe(true);
