@@ -114,6 +114,7 @@ type Mutation =
   | { kind: 'garbage'; at: number; bytes: number[]; insert: boolean }
   | { kind: 'value'; elem: number; text: string }
   | { kind: 'frames'; text: string }
+  | { kind: 'number'; elem: number; value: number }
   | { kind: 'empty'; size: number };
 
 const LYING_LENGTHS = [0xffffffff, 0xfffffffe, 0x7fffffff, 0x80000000, 0xffff, 0xfffe, 1, 3, 0x10000, 0x40000000];
@@ -187,6 +188,14 @@ function applyMutation(f: BaseFile, m: Mutation): Buffer {
       } else h.writeUInt32LE(text.length, 4);
       return Buffer.concat([b.subarray(0, rows.start), h, Buffer.from(text, 'latin1'), b.subarray(rows.start)]);
     }
+    case 'number': {
+      // A 2-byte value (Rows, Columns, BitsAllocated, PixelRepresentation, SamplesPerPixel...) set to any
+      // 16-bit number: sizes that disagree with the pixel data, or ask for huge planes.
+      const shorts = f.elems.filter((e) => e.end - e.valueAt === 2 && e.tag >>> 16 === 0x0028);
+      const e = shorts[m.elem % shorts.length];
+      if (e) f.little ? b.writeUInt16LE(m.value, e.valueAt) : b.writeUInt16BE(m.value, e.valueAt);
+      return b;
+    }
     case 'empty':
       // An empty file, or a prefix of a Part-10 header (preamble only, "DICM" without a meta group).
       return b.subarray(0, m.size);
@@ -205,6 +214,7 @@ const mutationArb: fc.Arbitrary<Mutation> = fc.oneof(
   fc.record({ kind: fc.constant('value' as const), elem: fc.nat(), text: fc.oneof(fc.constantFrom(...NASTY_TEXT), fc.string({ maxLength: 24 })) }),
   fc.record({ kind: fc.constant('frames' as const), text: fc.constantFrom('', 'abc', '0', '-1', '1.5', '2', '99999', 'NaN', ' ') }),
   fc.record({ kind: fc.constant('empty' as const), size: fc.constantFrom(0, 1, 128, 131, 132, 136) }),
+  fc.record({ kind: fc.constant('number' as const), elem: fc.nat(), value: fc.oneof(fc.constantFrom(0, 1, 8, 15, 17, 32, 64, 0x7fff, 0xffff), fc.integer({ min: 0, max: 0xffff })) }),
 );
 
 /** A case: one base series, mutations on some of its files, and maybe files of another series mixed in. */
@@ -327,6 +337,8 @@ describe('loadSeries on mutated DICOM files', () => {
 
   it(`returns a consistent Volume or a named Error, never hangs or grows memory (${RUNS} seeded runs)`, async () => {
     const rss0 = process.memoryUsage().rss;
+    // Peak RSS (kernel high-water mark) also catches a huge buffer allocated and freed inside one call.
+    const maxRss0 = process.resourceUsage().maxRSS * 1024;
     const ab0 = process.memoryUsage().arrayBuffers;
     let peakRss = rss0;
     let peakAb = ab0;
@@ -397,12 +409,16 @@ describe('loadSeries on mutated DICOM files', () => {
     const mb = (n: number) => Math.round(n / 2 ** 20);
     console.log(
       `dicom fuzz: ${RUNS} runs in ${Math.round(ms)} ms (slowest load ${Math.round(slowest)} ms); ${counts.volume} volumes, ${counts.refused} refusals; ` +
-        `peak growth rss ${mb(peakRss - rss0)} MiB, arrayBuffers ${mb(peakAb - ab0)} MiB\n` +
+        `peak growth rss ${mb(peakRss - rss0)} MiB (high-water mark +${mb(process.resourceUsage().maxRSS * 1024 - maxRss0)} MiB), arrayBuffers ${mb(peakAb - ab0)} MiB\n` +
         [...reasons].sort((a, b) => b[1] - a[1]).slice(0, 25).map(([r, n]) => `  ${n}\t${r}`).join('\n'),
     );
     // Every base file is ~1.5 KB and a case loads at most 8: anything near 256 MiB is an allocation driven
     // by a lying header, not by the data.
     expect(peakAb - ab0).toBeLessThan(256 * 2 ** 20);
+    expect(process.resourceUsage().maxRSS * 1024 - maxRss0).toBeLessThan(512 * 2 ** 20);
+    // The timeout above catches an async hang; a synchronous stall would block the timer, so the measured
+    // duration of each call is bounded too.
+    expect(slowest).toBeLessThan(CALL_TIMEOUT_MS);
     expect(peakRss - rss0).toBeLessThan(512 * 2 ** 20);
     expect(counts.refused).toBeGreaterThan(RUNS / 4);
     expect(counts.volume).toBeGreaterThan(0);
