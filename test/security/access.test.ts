@@ -62,7 +62,7 @@ describe('access control gaps', () => {
     }
   });
 
-  it("request A's download URL does not reach request B's object, nor overwrite A's", async () => {
+  it("request A's download URL does not reach request B's object, nor overwrite A's, nor outlive its expiry", async () => {
     const a = await completedWithSeg('acc-blob-a', 'SEG of A');
     const b = await completedWithSeg('acc-blob-b', 'SEG of B');
     // Control: each URL reaches its own object.
@@ -77,6 +77,13 @@ describe('access control gaps', () => {
     expect((await fetch(a.download.replace('/seg.dcm?', '/preview.png?'))).status).toBe(403);
     // A download URL is a GET/HEAD URL: a PUT with it must not replace the SEG.
     expect((await fetch(a.download, { method: 'PUT', headers: { 'content-type': 'application/dicom' }, body: 'forged' })).status).toBe(403);
+    const asPut = a.download.replace('method=GET', 'method=PUT');
+    expect(asPut).not.toBe(a.download);
+    expect((await fetch(asPut, { method: 'PUT', headers: { 'content-type': 'application/dicom' }, body: 'forged' })).status).toBe(403);
+    // Nor can its lifetime be stretched: the expiry is signed.
+    const u = new URL(a.download);
+    u.searchParams.set('expires', String(Number(u.searchParams.get('expires')) + 7 * 24 * 3600));
+    expect((await fetch(u)).status).toBe(403);
     expect(Buffer.from(await (await fetch(a.download)).arrayBuffer()).toString()).toBe('SEG of A');
   });
 
