@@ -41,7 +41,7 @@ afterEach(async () => {
     if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   }
   // Each step bounded: a server stuck on a dead store must not stall the rest of the suite.
-  for (const fn of cleanups.splice(0).reverse()) await Promise.race([Promise.resolve(fn()).catch(() => undefined), sleep(15_000)]);
+  for (const fn of cleanups.splice(0).reverse()) await Promise.race([Promise.resolve(fn()).catch(() => undefined), bound(15_000)]);
 });
 afterAll(() => {
   removeDir(root);
@@ -136,6 +136,8 @@ async function cell(name: string, o: { lease: number; proxy?: boolean; sqlite?: 
 
 const ready = (lines: LogLine[]) => lines.some((l) => l.event === 'ready');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** A bound for a race that must not itself keep the process alive once the race is won. */
+const bound = (ms: number) => new Promise((r) => setTimeout(r, ms).unref());
 /** Lines of one job's acknowledgements ('delivered', with `replay`). */
 const deliveries = (lines: LogLine[], id: string) => lines.filter((l) => l.job_id === id && l.event === 'delivered');
 
