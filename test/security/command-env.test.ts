@@ -46,11 +46,11 @@ describe('the command runner and the agent token', () => {
     tmp.cleanup();
   });
 
-  // FINDING (lab-agent/src/runners/command.ts, CommandRunner.run; lab-agent/src/cli/program.ts, prepareRun):
+  // Was a finding (fixed by withoutSecrets in lab-agent/src/runners/command.ts, CommandRunner.run; lab-agent/src/cli/program.ts, prepareRun):
   // the child's environment is `{ ...process.env, ...o.env }`, and o.env is the agent's own environment
   // merged with its .env file — so INFERENCE_AGENT_TOKEN (and AGENT_SOURCE_PASSWORD / AGENT_PACS_PASSWORD
   // when set) reach the lab's program. Measured: the program sees the token as INFERENCE_AGENT_TOKEN.
-  it.failing('the lab program does not receive the agent token in its environment', async () => {
+  it('the lab program does not receive the agent token in its environment', async () => {
     expect((await api.call('POST', '/api/inference/env-1/start', { body: { series_ids: ['a', 'b', 'c', 'd'] } })).status).toBe(202);
     const done = await waitFor('the job to end', async () => {
       const s = (await api.call('GET', '/api/inference/env-1/status')).body;

@@ -51,7 +51,7 @@ export class CommandRunner implements Runner {
       const child = spawn(this.command, {
         shell: true,
         cwd: ctx.workDir,
-        env: { ...process.env, ...this.o.env, LAB_AGENT_JOB_ID: ctx.id, LAB_AGENT_WORK_DIR: ctx.workDir },
+        env: { ...withoutSecrets({ ...process.env, ...this.o.env }), LAB_AGENT_JOB_ID: ctx.id, LAB_AGENT_WORK_DIR: ctx.workDir },
         stdio: ['pipe', 'pipe', 'pipe'],
         // Its own process group on POSIX, so an abort reaches the shell's children too.
         detached: process.platform !== 'win32',
@@ -179,6 +179,18 @@ function killTree(child: ChildProcess, sig: NodeJS.Signals): void {
 export function firstWord(cmd: string): string | undefined {
   const m = /^\s*(?:"([^"]+)"|'([^']+)'|(\S+))/.exec(cmd);
   return m ? (m[1] ?? m[2] ?? m[3]) : undefined;
+}
+
+/**
+ * The agent's own credentials are not the lab program's business: the API token and the image
+ * source / PACS passwords are removed from the environment it inherits.
+ */
+const AGENT_SECRETS = ['INFERENCE_AGENT_TOKEN', 'INFERENCE_AGENT_TOKENS', 'AGENT_SOURCE_PASSWORD', 'AGENT_SOURCE_TOKEN', 'ORTHANC_PASSWORD', 'AGENT_PACS_PASSWORD', 'AGENT_PACS_TOKEN'];
+
+export function withoutSecrets(env: Record<string, string | undefined>): Record<string, string | undefined> {
+  const out = { ...env };
+  for (const k of AGENT_SECRETS) delete out[k];
+  return out;
 }
 
 export function findExecutable(prog: string, env: Record<string, string | undefined>): string | null {

@@ -5,7 +5,38 @@
 import dicomParser from 'dicom-parser';
 import type { DataSet } from 'dicom-parser';
 import path from 'node:path';
+import { inflateRawSync } from 'node:zlib';
 import type { DicomPatientStudy, Vec3 } from '../volume.js';
+
+/**
+ * The most a deflated file may inflate to. One image file (even an enhanced multi-frame study of
+ * 240x240x155 int16, 18 MB) is far below it; a "deflate bomb" is refused instead of exhausting memory.
+ */
+export const MAX_INFLATED_BYTES = 256 * 1024 * 1024;
+
+/** Our own refusals, as opposed to whatever a malformed value makes the parser throw. */
+class DicomFileError extends Error {
+  override name = 'DicomFileError';
+}
+
+/** dicom-parser's inflater hook, with an output limit (its built-in one has none). */
+function boundedInflater(byteArray: Uint8Array, position: number): Uint8Array {
+  const deflated = Buffer.from(byteArray.buffer, byteArray.byteOffset + position, byteArray.length - position);
+  let inflated: Buffer;
+  try {
+    inflated = inflateRawSync(deflated, { maxOutputLength: MAX_INFLATED_BYTES });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ERR_BUFFER_TOO_LARGE' || /maxOutputLength|larger than/i.test((e as Error).message)) {
+      throw new DicomFileError(`deflated data set inflates to more than ${MAX_INFLATED_BYTES / 2 ** 20} MiB; refused`);
+    }
+    throw new DicomFileError(`deflated data set is corrupt (${(e as Error).message})`);
+  }
+  const full = new Uint8Array(position + inflated.length);
+  full.set(byteArray.subarray(0, position), 0);
+  full.set(inflated, position);
+  return full;
+}
 
 const UNCOMPRESSED = new Map<string, string>([
   ['1.2.840.10008.1.2', 'implicit VR little endian'],
@@ -97,15 +128,28 @@ function groupItem(perFrame: DataSet | undefined, shared: DataSet | undefined, s
 }
 
 export function parseDicomFile(file: string, bytes: Uint8Array): ParsedFile {
-  const fail = (problem: string): Error => new Error(`${path.basename(file)}: ${problem}`);
+  try {
+    return parseChecked(file, bytes);
+  } catch (e) {
+    if (e instanceof DicomFileError) throw new Error(e.message);
+    // dicom-parser's accessors throw bare strings (e.g. a value running past the end of the file).
+    throw new Error(`${path.basename(file)}: not a readable DICOM file (${describeThrown(e)})`);
+  }
+}
+
+function parseChecked(file: string, bytes: Uint8Array): ParsedFile {
+  const fail = (problem: string): Error => new DicomFileError(`${path.basename(file)}: ${problem}`);
   let ds: DataSet;
   const part10 = bytes.length >= 132 && bytes[128] === 0x44 && bytes[129] === 0x49 && bytes[130] === 0x43 && bytes[131] === 0x4d;
   // Old files without preamble/meta are raw implicit VR little endian data sets, starting with group 0008.
   const raw = !part10 && bytes.length >= 8 && bytes[0] === 0x08 && bytes[1] === 0x00;
   if (!part10 && !raw) throw fail('not a readable DICOM file (no "DICM" prefix at byte 128, not a DICOM Part-10 file)');
   try {
-    ds = dicomParser.parseDicom(bytes, raw ? { TransferSyntaxUID: '1.2.840.10008.1.2' } : {});
+    ds = dicomParser.parseDicom(bytes, raw ? { TransferSyntaxUID: '1.2.840.10008.1.2' } : { inflater: boundedInflater });
   } catch (e) {
+    if (e instanceof DicomFileError) throw fail(e.message);
+    const inner = e && typeof e === 'object' && 'exception' in e ? (e as { exception: unknown }).exception : e;
+    if (inner instanceof DicomFileError) throw fail(inner.message);
     throw fail(`not a readable DICOM file (${describeThrown(e)})`);
   }
   const str = (tag: string): string => (ds.string(tag) ?? '').trim();
@@ -126,8 +170,11 @@ export function parseDicomFile(file: string, bytes: Uint8Array): ParsedFile {
   const bitsStored = ds.uint16('x00280101') ?? bitsAllocated;
   const pixelRepresentation = ds.uint16('x00280103') ?? 0;
   const samples = ds.uint16('x00280002') ?? 1;
-  const nFrames = ds.intString('x00280008') ?? 1;
+  const nFrames = ds.elements.x00280008 ? ds.intString('x00280008') : 1;
   if (!rows || !columns) throw fail('Rows/Columns missing');
+  if (nFrames === undefined || !Number.isInteger(nFrames) || nFrames < 1 || nFrames > 65535) {
+    throw fail(`NumberOfFrames '${str('x00280008')}' is not a frame count`);
+  }
   if (samples !== 1) throw fail(`SamplesPerPixel is ${samples}; only greyscale images are supported`);
   if (bitsAllocated !== 8 && bitsAllocated !== 16 && bitsAllocated !== 32) throw fail(`BitsAllocated ${bitsAllocated} is not supported`);
   const expected = rows * columns * (bitsAllocated / 8) * nFrames;
