@@ -235,6 +235,28 @@ describe('fault matrix: the agent killed with SIGKILL', () => {
     c.record('SIGKILL (d) result in outbox, complete not sent', v, id);
   }, 60_000);
 
+  it('(d2) as (d), but the restart comes after the job was requeued: the stale outbox entry is refused (409) and dropped, the job runs again once', async () => {
+    const c = await cell('kill-outbox-late', { lease: 3, proxy: true });
+    c.proxy!.refuse(on('POST', /\/complete$/));
+    const a = c.child('a-late');
+    await waitFor('agent A ready', () => ready(a.lines), 30_000);
+    const id = await c.api.start('fm-d2', ['ok', '200', 'c', 'd']);
+    await waitFor('A tried to send the completion and failed', () => a.lines.some((l) => l.job_id === id && l.event === 'delivery-retry'), 20_000);
+    a.kill('SIGKILL');
+    await exited(a);
+    // Status reads run the expiry sweep: the dead agent's lease runs out and the job is queued again.
+    await waitFor('requeued by expiry', async () => (await c.api.status('fm-d2')).status === 'pending', 15_000, 500);
+    c.proxy!.pass();
+    const b = await c.inProcess('b-late', 'a-late');
+    const v = await c.settled('fm-d2');
+    expectCompletedOnce(c, v, id, 2, 2);
+    expect(v.agent_id).toBe('b-late');
+    expect(b.lines.filter((l) => l.job_id === id && l.event === 'refused').map((l) => l.status)).toEqual([409]);
+    await waitFor('B acknowledged its own result', () => deliveries(b.lines, id).length === 1);
+    expect(c.outboxFiles('a-late')).toHaveLength(0);
+    c.record('SIGKILL (d2) outbox replayed after requeue: 409, re-run', v, id);
+  }, 60_000);
+
   it('(e) after complete was applied but before the acknowledgement: the restart replays it, answered 200 replay: true, applied once', async () => {
     const c = await cell('kill-ack', { lease: 4, proxy: true });
     const dropped = c.proxy!.dropNextResponse(on('POST', /\/complete$/));
@@ -368,6 +390,39 @@ describe('fault matrix: the network and the protocol', () => {
     expect(a.lines.some((l) => l.job_id === id && l.event === 'heartbeat-retry')).toBe(true);
     await waitFor('acknowledged', () => deliveries(a.lines, id).length === 1);
     c.record('network cut 2.5 s, then slowed 150 ms/chunk', v, id);
+  }, 60_000);
+
+  it('the network cut for longer than the lease while another agent is up: it takes over; the cut-off agent learns 409 and its result is dropped', async () => {
+    const c = await cell('partition', { lease: 3, proxy: true });
+    // A reaches the API through the proxy; B directly (the cut is on A's side only).
+    const a = await c.inProcess('agent-cut-off');
+    const id = await c.api.start('fm-part', ['ok', '2000', 'c', 'd']);
+    await waitFor('A started the program', () => c.runs(id) === 1);
+    c.proxy!.cut();
+    const b = await startB();
+    const byB = await waitFor('B completed it', async () => {
+      const s = await c.api.status('fm-part');
+      return s.status === 'completed' ? s : null;
+    }, 30_000);
+    c.proxy!.pass();
+    // A comes back: its heartbeat or its result is refused, and nothing more is applied.
+    await waitFor('A told its lease is gone', () => a.lines.some((l) => l.job_id === id && (l.event === 'lease-lost' || l.event === 'refused' || l.event === 'skipped')), 20_000);
+    const v = await c.api.status('fm-part');
+    expectCompletedOnce(c, v, id, 2, 2);
+    expect([byB.agent_id, v.agent_id]).toEqual(['agent-b', 'agent-b']);
+    expect(deliveries(a.lines, id)).toHaveLength(0);
+    expect(deliveries(b.lines, id)).toHaveLength(1);
+    expect(c.outboxFiles('agent-cut-off')).toHaveLength(0);
+    c.record('network cut longer than the lease; another agent takes over', v, id);
+
+    async function startB() {
+      const x = await startAgent(
+        { apiUrl: c.api.url, command: `node "${FIXTURE}" auto`, outbox: join(c.dir, 'agent-b', 'outbox'), workDir: join(c.dir, 'agent-b', 'work'), pollWait: '2', maxBackoff: '1', agentId: 'agent-b' },
+        { MARK_DIR: c.marks },
+      );
+      cleanups.push(() => x.stop().then(() => undefined));
+      return x;
+    }
   }, 60_000);
 
   it('a duplicate completion: the same body again is a replay (200), a different body 409; concurrent duplicates apply once', async () => {
