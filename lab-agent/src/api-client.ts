@@ -50,7 +50,9 @@ export class ApiClient {
 
   /** Long-polls for a job: the claimed job, or null when none came within `waitS`. */
   async claim(waitS: number, signal?: AbortSignal) {
-    const res = await this.call('GET', 'inference/pending', { searchParams: { wait: waitS }, timeoutMs: waitS * 1000 + LONG_POLL_MARGIN_MS, signal });
+    // ack=1: the first heartbeat (sent before any work) confirms the claim; a claim whose answer is
+    // lost on the way (this agent stopping, a proxy) goes straight back to the queue.
+    const res = await this.call('GET', 'inference/pending', { searchParams: { wait: waitS, ack: 1 }, timeoutMs: waitS * 1000 + LONG_POLL_MARGIN_MS, signal });
     const body = parse(PendingResponse, res, 'GET /api/inference/pending');
     return body.id === null ? null : body;
   }

@@ -19,6 +19,12 @@ export type UploadsResponse = z.infer<typeof UploadsResponse>;
 
 export const PendingQuery = z.object({
   wait: z.coerce.number().min(0).max(MAX_WAIT_SECONDS, `must be at most ${MAX_WAIT_SECONDS} seconds`).optional(),
+  /**
+   * `1`: the caller acknowledges a claim with its first heartbeat. Until then the lease is short, and a
+   * claim whose answer never arrived goes back to the queue without using an attempt. (Off for the
+   * seed's worker, which never heartbeats.)
+   */
+  ack: z.enum(['0', '1']).optional(),
 });
 
 /** A claimed job: the seed's `{id, series_id, series_ids}` plus the lease. */

@@ -118,6 +118,35 @@ export function jobStoreContract(makeStore: () => Promise<JobStore> | JobStore):
       expect(st.error).toMatch(/lease expired.*attempt 2 of 2/);
     });
 
+    it('requeues a claim made with ack=1 that was never acknowledged, without using an attempt', async () => {
+      await svc.start('s1', { series_ids: SERIES4, max_attempts: 1 });
+      const lost = (await svc.claim('pc-a', 0, undefined, true))!;
+      expect(Date.parse(lost.lease_expires_at)).toBe(clock.t + TEST_POLICY.ackMs);
+      clock.advance(TEST_POLICY.ackMs + 1);
+      const again = (await svc.claim('pc-b', 0, undefined, true))!;
+      expect(again.id).toBe(lost.id);
+      expect(again.attempt).toBe(1);
+      await rejects(svc.heartbeat(lost.id, 'pc-a', { lease_token: lost.lease_token }), 409);
+      // The first heartbeat acknowledges: the full lease from then on, and expiry counts as an attempt.
+      const hb = await svc.heartbeat(again.id, 'pc-b', { lease_token: again.lease_token });
+      expect(Date.parse(hb.lease_expires_at)).toBe(clock.t + TEST_POLICY.leaseMs);
+      clock.advance(TEST_POLICY.leaseMs + 1);
+      expect(await svc.claim('pc-c', 0, undefined, true)).toBeNull();
+      expect((await svc.status('s1'))!.status).toBe('failed');
+    });
+
+    it('counts unacknowledged claims as attempts after a few (a job that kills agents cannot loop forever)', async () => {
+      await svc.start('s1', { series_ids: SERIES4, max_attempts: 1 });
+      for (let i = 0; i < 3; i++) {
+        expect((await svc.claim('pc', 0, undefined, true))!.attempt).toBe(1);
+        clock.advance(TEST_POLICY.ackMs + 1);
+      }
+      expect(await svc.claim('pc', 0, undefined, true)).not.toBeNull();
+      clock.advance(TEST_POLICY.ackMs + 1);
+      expect(await svc.claim('pc', 0, undefined, true)).toBeNull();
+      expect((await svc.status('s1'))!.error).toMatch(/lease expired on agent pc/);
+    });
+
     it('fails a request nobody claimed within the TTL', async () => {
       await svc.start('s1', { series_ids: SERIES4 });
       clock.advance(TEST_POLICY.pendingTtlMs + 1);

@@ -22,6 +22,14 @@ export interface Job {
   completed_at: number | null;
   lease_token: string | null;
   lease_expires_at: number | null;
+  /**
+   * False while a claim made with `ack=1` awaits the agent's first heartbeat. An unacknowledged claim
+   * that runs out (the answer never reached the agent) goes back to the queue without using an attempt.
+   * Absent on jobs stored before this field existed: treated as acknowledged.
+   */
+  lease_acked?: boolean;
+  /** Claims that ran out unacknowledged; after a few they count as attempts (a poison-job guard). */
+  unacked_claims?: number;
   agent_id: string | null;
   progress: (Progress & { updated_at: number }) | null;
   cancel_requested: boolean;

@@ -1,6 +1,8 @@
 /** The knobs of the job state machine, from the API configuration. */
 export interface JobPolicy {
   leaseMs: number;
+  /** How long a claim made with `ack=1` waits for the agent's first heartbeat. */
+  ackMs: number;
   heartbeatIntervalS: number;
   pendingTtlMs: number;
   maxAttempts: number;
@@ -17,6 +19,8 @@ export function policyFrom(cfg: {
 }): JobPolicy {
   return {
     leaseMs: cfg.LEASE_SECONDS * 1000,
+    // Agents heartbeat right after a claim; 15 s covers a slow network or a cold function start.
+    ackMs: Math.min(cfg.LEASE_SECONDS * 1000, 15_000),
     // A quarter of the lease: three heartbeats may be lost before another agent can take the job.
     heartbeatIntervalS: Math.max(1, Math.round((cfg.LEASE_SECONDS / 4) * 10) / 10),
     pendingTtlMs: cfg.PENDING_TTL_SECONDS * 1000,

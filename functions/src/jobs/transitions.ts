@@ -88,7 +88,7 @@ export type ClaimDecision = { kind: 'claimed'; job: Job } | { kind: 'failed'; jo
  * Claims a pending job whose time has come, or a processing job whose lease ran out (its agent died):
  * that one starts another attempt, or fails once its attempts are used up.
  */
-export function claim(job: Job, now: number, policy: JobPolicy, lease: { token: string; agentId: string }): ClaimDecision {
+export function claim(job: Job, now: number, policy: JobPolicy, lease: { token: string; agentId: string; ack?: boolean | undefined }): ClaimDecision {
   const swept = sweep(job, now);
   if (swept?.status === 'failed') return { kind: 'failed', job: swept };
   const j = swept ?? job;
@@ -102,12 +102,16 @@ export function claim(job: Job, now: number, policy: JobPolicy, lease: { token: 
       started_at: now,
       updated_at: now,
       lease_token: lease.token,
-      lease_expires_at: now + policy.leaseMs,
+      lease_expires_at: now + (lease.ack ? policy.ackMs : policy.leaseMs),
+      lease_acked: !lease.ack,
       agent_id: lease.agentId,
       progress: { stage: 'claimed', percent: 0, updated_at: now },
     },
   };
 }
+
+/** Unacknowledged claims that may run out before they start counting as attempts. */
+const MAX_UNACKED_CLAIMS = 3;
 
 /**
  * Undoes a claim whose answer never reached the agent (its long-poll connection closed first), so
@@ -146,6 +150,25 @@ export function sweep(job: Job, now: number): Job | null {
   }
   if (job.status === 'processing' && job.lease_expires_at !== null && job.lease_expires_at <= now) {
     const who = job.agent_id ? ` on agent ${job.agent_id}` : '';
+    const unacked = job.lease_acked === false && (job.unacked_claims ?? 0) < MAX_UNACKED_CLAIMS;
+    if (unacked) {
+      // The claim's answer never reached the agent (it left, or a proxy dropped it): not an attempt.
+      return {
+        ...job,
+        status: 'pending',
+        attempts: Math.max(0, job.attempts - 1),
+        unacked_claims: (job.unacked_claims ?? 0) + 1,
+        lease_token: null,
+        lease_expires_at: null,
+        lease_acked: true,
+        agent_id: null,
+        started_at: null,
+        progress: null,
+        run_at: now,
+        updated_at: now,
+        error: `the claim by ${job.agent_id ? `agent ${job.agent_id}` : 'an agent'} was never acknowledged (its answer was lost); requeued`,
+      };
+    }
     const error = `lease expired${who} (no heartbeat) during attempt ${job.attempts} of ${job.max_attempts}`;
     const released = { ...job, lease_token: null, lease_expires_at: null, progress: null, updated_at: now, error };
     if (job.attempts >= job.max_attempts) return { ...released, status: 'failed', completed_at: now };
@@ -173,6 +196,7 @@ export function heartbeat(
     job: {
       ...job,
       lease_expires_at: now + policy.leaseMs,
+      lease_acked: true,
       updated_at: now,
       progress: progress ? { ...progress, updated_at: now } : job.progress,
     },

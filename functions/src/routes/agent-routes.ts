@@ -13,7 +13,7 @@ export const agentRoutes: Route[] = [
     role: 'agent',
     async handle({ req, service, agentId }) {
       const q = validate(PendingQuery, Object.fromEntries(req.query), 'query');
-      const job = await service.claim(agentId, (q.wait ?? 0) * 1000, req.signal);
+      const job = await service.claim(agentId, (q.wait ?? 0) * 1000, req.signal, q.ack === '1');
       return json(200, job ?? { id: null });
     },
   },

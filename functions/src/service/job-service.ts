@@ -204,7 +204,7 @@ export class JobService {
   /**
    * Claims one job, waiting up to `waitMs` for one to be queued. Returns null when none came.
    */
-  async claim(agentId: string, waitMs: number, signal?: AbortSignal): Promise<ClaimedJob | null> {
+  async claim(agentId: string, waitMs: number, signal?: AbortSignal, ack = false): Promise<ClaimedJob | null> {
     this.ensureWatch();
     const deadline = this.now() + waitMs;
     await this.maybeSweep();
@@ -212,7 +212,7 @@ export class JobService {
       // Never claim for a client that has gone: the job would sit unseen until its lease ran out.
       if (signal?.aborted || this.closed) return null;
       const gen = this.waiter.generation;
-      const r = await this.claimOnce(agentId);
+      const r = await this.claimOnce(agentId, ack);
       if (r.job) {
         const view = await this.claimedView(r.job);
         if (signal?.aborted) {
@@ -262,17 +262,17 @@ export class JobService {
     }
   }
 
-  private async claimOnce(agentId: string): Promise<{ job?: Job; nextDueAt?: number; contended?: boolean }> {
+  private async claimOnce(agentId: string, ack: boolean): Promise<{ job?: Job; nextDueAt?: number; contended?: boolean }> {
     // Concurrent claims in this instance start on different candidates instead of all on the first.
     const slot = this.claimsInFlight++;
     try {
-      return await this.claimRounds(agentId, slot);
+      return await this.claimRounds(agentId, slot, ack);
     } finally {
       this.claimsInFlight--;
     }
   }
 
-  private async claimRounds(agentId: string, slot: number): Promise<{ job?: Job; nextDueAt?: number; contended?: boolean }> {
+  private async claimRounds(agentId: string, slot: number, ack: boolean): Promise<{ job?: Job; nextDueAt?: number; contended?: boolean }> {
     for (let round = 0; round < CAS_ROUNDS; round++) {
       const now = this.now();
       const cands = await this.store.claimCandidates(now, CANDIDATE_PAGE);
@@ -286,7 +286,7 @@ export class JobService {
       if (due.length === 0) return nextDueAt === undefined ? {} : { nextDueAt };
       // Strict order (priority, then oldest) for a lone claimer; after a collision, spread out.
       const pick = round === 0 ? due[Math.min(slot, due.length - 1)]! : due[Math.floor(this.random() * Math.min(due.length, SPREAD))]!;
-      const d = T.claim(pick.job, now, this.policy, { token: this.newToken(), agentId });
+      const d = T.claim(pick.job, now, this.policy, { token: this.newToken(), agentId, ack });
       if (d.kind === 'skip') continue;
       const written = await this.store.update(d.job, pick.version);
       if (!written) continue;
