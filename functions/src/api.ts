@@ -80,7 +80,7 @@ export function createApi(
         }
       : { auth: 'token', ...(cfg.WEB_TOKEN_HANDOFF && cfg.INFERENCE_CLIENT_TOKENS[0] ? { token: cfg.INFERENCE_CLIENT_TOKENS[0] } : {}) };
   const idTokens = cfg.FIREBASE_AUTH ? new FirebaseIdTokens(cfg.GOOGLE_CLOUD_PROJECT!) : null;
-  const handle = createApp({ service, auth, corsOrigins: cfg.CORS_ORIGINS, log, fsBlobs, blobMaxBytes: cfg.BLOB_MAX_BYTES, webConfig, idTokens });
+  const handle = createApp({ service, auth, corsOrigins: cfg.CORS_ORIGINS, log, fsBlobs, blobMaxBytes: cfg.BLOB_MAX_BYTES, webConfig, idTokens, deadlineMs: cfg.STORE_DEADLINE_SECONDS * 1000 });
   return {
     handle,
     bodyLimit: (path) => bodyLimitFor(path, cfg.BLOB_MAX_BYTES),

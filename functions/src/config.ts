@@ -32,6 +32,8 @@ const ConfigShape = z.object({
     /** Agents seen within this window are listed by /api/metrics. */
     AGENT_SEEN_WINDOW_SECONDS: z.coerce.number().min(1).default(300),
     LOG_LEVEL: z.enum(['DEBUG', 'INFO', 'WARNING', 'ERROR']).default('INFO'),
+    /** How long a request waits on the job store before answering 503 (a long-poll: its wait plus this). */
+    STORE_DEADLINE_SECONDS: z.coerce.number().min(1).max(60).default(7),
     /** Folder of the web page, served at / by `npm run api`/`npm start` (Firebase Hosting in the cloud). */
     WEB_DIR: z.string().min(1).optional(),
     /**

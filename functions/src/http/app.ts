@@ -24,6 +24,28 @@ export interface AppDeps {
   webConfig?: WebConfig;
   /** Firebase ID tokens for people, on client routes (null: static tokens only). */
   idTokens?: IdTokenVerifier | null;
+  /** How long a request may wait on the store (a long-poll: its wait plus this) before a 503. */
+  deadlineMs?: number;
+}
+
+const DEFAULT_DEADLINE_MS = 7000;
+
+/**
+ * The Firestore client retries an unreachable backend for minutes; a caller should hear "unavailable,
+ * retry" within seconds instead. The abandoned call finishes (or fails) in the background: every store
+ * write is a compare-and-set or idempotent, so a late write is harmless (an undelivered claim is
+ * released by its ack deadline).
+ */
+function withDeadline<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new HttpError(503, `the job store did not answer within ${Math.round(ms / 1000)} s; retry`, {}, { 'retry-after': '5' })),
+      ms,
+    );
+  });
+  p.catch(() => undefined);
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
 }
 
 const ROUTES: Route[] = [...agentRoutes, ...clientRoutes, ...healthRoutes, ...blobRoutes];
@@ -122,7 +144,10 @@ async function dispatch(route: Route, params: Record<string, string>, req: ApiRe
     }
   }
   const body = route.method === 'POST' ? readJsonBody(req) : undefined;
-  return route.handle({ req, params, body, service: deps.service, agentId, log, fsBlobs: deps.fsBlobs ?? null, blobMaxBytes: deps.blobMaxBytes ?? MAX_BODY_BYTES, webConfig: deps.webConfig ?? { auth: 'token' } });
+  const wait = route.path === 'inference/pending' ? Math.min(25, Math.max(0, Number(req.query.get('wait')) || 0)) * 1000 : 0;
+  // healthz bounds its own store check (and answers in its own shape).
+  const deadline = route.path === 'healthz' ? 60_000 : (deps.deadlineMs ?? DEFAULT_DEADLINE_MS) + wait;
+  return withDeadline(route.handle({ req, params, body, service: deps.service, agentId, log, fsBlobs: deps.fsBlobs ?? null, blobMaxBytes: deps.blobMaxBytes ?? MAX_BODY_BYTES, webConfig: deps.webConfig ?? { auth: 'token' } }), deadline);
 }
 
 function readJsonBody(req: ApiRequest): unknown {
