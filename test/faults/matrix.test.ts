@@ -152,7 +152,7 @@ function expectCompletedOnce(c: Awaited<ReturnType<typeof cell>>, v: JobView, id
 }
 
 describe('fault matrix: the agent killed with SIGKILL', () => {
-  it('(a) early in the job (claimed, before the program started: the download stage): another agent completes it after the lease', async () => {
+  it('(a) early in the job (claimed, before its first heartbeat: the download stage): the unconfirmed claim is requeued without using an attempt; another agent completes it', async () => {
     const c = await cell('kill-early', { lease: 3, proxy: true });
     // The agent's first heartbeat comes before any work; holding it keeps the agent at that point.
     c.proxy!.delay(on('POST', /\/heartbeat$/), 60_000);
@@ -166,11 +166,13 @@ describe('fault matrix: the agent killed with SIGKILL', () => {
     c.proxy!.pass();
     const b = await c.inProcess('b-early');
     const v = await c.settled('fm-a');
-    expectCompletedOnce(c, v, id, 2, 1);
+    // A never confirmed its claim (the first heartbeat with ack=1 is what confirms it), so the claim
+    // went back to the queue without using an attempt: B's run is attempt 1.
+    expectCompletedOnce(c, v, id, 1, 1);
     expect(v.agent_id).toBe('b-early');
     expect(v.seg_instance_id).toBe('seg-fm-a');
     expect(deliveries(b.lines, id)).toHaveLength(1);
-    c.record('SIGKILL (a) early: claimed, before work', v, id);
+    c.record('SIGKILL (a) early: claimed, before the first heartbeat', v, id, 'unconfirmed claim requeued, not an attempt');
   }, 60_000);
 
   it('(b) during inference (the program running): the lease runs out, the next attempt completes it', async () => {
