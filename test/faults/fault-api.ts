@@ -140,3 +140,31 @@ export async function startFaultApi(o: {
     },
   };
 }
+
+/**
+ * A store that counts its calls in flight and, on close, lets them settle first (bounded): the API
+ * answers 503 after its deadline but leaves the store call running, and terminating a Firestore
+ * client under such a call turns it into a stray "client has already been terminated" error.
+ */
+export function settlingStore(inner: JobStore, maxWaitMs = 25_000): JobStore {
+  let inFlight = 0;
+  return new Proxy(inner, {
+    get(target, prop, receiver) {
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      if (prop === 'close') {
+        return async () => {
+          const deadline = Date.now() + maxWaitMs;
+          while (inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+          await target.close();
+        };
+      }
+      if (typeof v !== 'function' || prop === 'watchQueue') return v;
+      return (...args: unknown[]) => {
+        const r = (v as (...a: unknown[]) => unknown).apply(target, args);
+        if (!(r instanceof Promise)) return r;
+        inFlight++;
+        return r.finally(() => inFlight--);
+      };
+    },
+  });
+}
