@@ -378,6 +378,21 @@ describe('fault matrix: the API and its store', () => {
 });
 
 describe('fault matrix: the network and the protocol', () => {
+  it('the answer to a claim lost on the way (the proxy drops it): the unconfirmed claim returns to the queue, same attempt, run once', async () => {
+    const c = await cell('claim-lost', { lease: 3, proxy: true });
+    // The job is queued before the agent starts, so the agent's first poll claims it and that answer is lost.
+    const lost = c.proxy!.dropNextResponse(on('GET', /\/inference\/pending/));
+    const id = await c.api.start('fm-claim-lost', ['ok', '200', 'c', 'd']);
+    const a = await c.inProcess('agent-claim-lost');
+    const rec = await lost;
+    expect(rec.status).toBe(200);
+    const v = await c.settled('fm-claim-lost');
+    expectCompletedOnce(c, v, id, 1, 1);
+    await waitFor('acknowledged', () => deliveries(a.lines, id).length === 1);
+    expect(a.lines.filter((l) => l.job_id === id && l.event === 'claimed')).toHaveLength(1);
+    c.record('claim answer dropped by the network', v, id, 'requeued unconfirmed, not an attempt');
+  }, 45_000);
+
   it('the network cut for a while, then slowed: heartbeats and the completion get through late, completed once', async () => {
     const c = await cell('net', { lease: 4, proxy: true });
     const a = await c.inProcess('agent-net');
@@ -489,6 +504,24 @@ describe('fault matrix: the network and the protocol', () => {
     expect(c.ledger.count5xx()).toBe(0);
     matrix.push({ cell: `two agents race for an expired lease (x${rounds})`, outcome: 'completed; 1 winner, loser {id:null}, old lease 409', attempts: 2, applied: 1, runs: '-', seconds: ((Date.now() - c.t0) / 1000).toFixed(1) });
   }, 30_000);
+
+  it('agents that keep dying before confirming a claim (ack=1): three losses are free, the fourth counts; a one-attempt job then fails, not loops', async () => {
+    const c = await cell('unacked', { lease: 2 });
+    const id = await c.api.start('fm-unacked', ['ok', '0', 'c', 'd'], { max_attempts: 1 });
+    const claims: Array<{ id: string | null; attempt?: number }> = [];
+    for (let i = 0; i < 5; i++) {
+      // As the agent claims (ack=1), then never sends the first heartbeat that would confirm it.
+      const r = await c.api.call('GET', 'inference/pending?ack=1', { token: 'agent', agentId: `doomed-${i}` });
+      claims.push(r.body as { id: string | null; attempt?: number });
+      if (i < 4) await sleep(2300); // the unconfirmed claim's short lease (min(lease, 15 s)) runs out
+    }
+    expect(claims.map((r) => [r.id, r.attempt ?? null])).toEqual([...Array.from({ length: 4 }, () => [id, 1]), [null, null]]);
+    const v = await c.settled('fm-unacked', 10_000);
+    expect(v.status).toBe('failed');
+    expect(v.error).toMatch(/lease expired on agent doomed-3 .*attempt 1 of 1/);
+    expect(c.ledger.completions(id)).toBe(0);
+    matrix.push({ cell: 'claims never confirmed, 4 times (max_attempts 1)', outcome: `failed: ${v.error}`, attempts: v.attempts, applied: 0, runs: '-', seconds: ((Date.now() - c.t0) / 1000).toFixed(1) });
+  }, 40_000);
 
   it('an agent that vanishes on the last attempt: the request fails with the lease-expiry reason, not stuck', async () => {
     const c = await cell('last-attempt', { lease: 2 });
