@@ -316,8 +316,8 @@ describe('fault matrix: the API and its store', () => {
     const db = firestoreAt(`127.0.0.1:${port}`, projectId);
     cleanups.push(() => db.terminate());
     // The lease outlasts the outage as the API sees it (restart plus the gRPC channel's reconnect
-    // backoff, ~8 s here); a shorter one lets the held status call's sweep requeue the job (attempt 2).
-    const c = await cell('fs-restart', { lease: 15, firestore: db });
+    // backoff: 6-18 s on a busy 2-core machine); a shorter one lets a sweep requeue the job (attempt 2).
+    const c = await cell('fs-restart', { lease: 25, firestore: db });
     const a = await c.inProcess('agent-fs');
     const id = await c.api.start('fm-fs', ['ok', '3000', 'c', 'd']);
     await waitFor('program started', () => c.runs(id) === 1, 20_000);
