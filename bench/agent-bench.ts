@@ -18,13 +18,7 @@ import { loadConfig } from '../functions/src/config.js';
 import { nodeListener } from '../functions/src/http/node-adapter.js';
 import { silentLogger } from '../functions/src/log.js';
 
-export interface BenchRow {
-  name: string;
-  value: number;
-  unit: string;
-  target?: string;
-  pass?: boolean;
-}
+import type { BenchRow } from './table.js';
 
 const ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '..');
 const AGENT_TOKEN = 'bench-agent-token-0123456789';

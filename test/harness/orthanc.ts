@@ -7,7 +7,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -24,17 +23,8 @@ export function warnIfNoOrthanc(suite: string, needDicomWeb = false): void {
   else if (needDicomWeb && !hasDicomWebPlugin) console.warn(`\n*** SKIPPED: Orthanc DICOMweb plugin not installed (${DICOMWEB_PLUGIN}): ${suite} ***\n`);
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
+import { freePort } from './firestore-emulator.js';
+export { freePort };
 
 export interface OrthancServer {
   /** REST base, e.g. http://127.0.0.1:PORT */

@@ -20,17 +20,11 @@ export interface NewJobInput {
   max_attempts?: number | undefined;
 }
 
-export function newJob(input: NewJobInput, now: number, policy: JobPolicy): Job {
+/** The state of a request about to run from scratch: queued now, nothing claimed or reported yet. */
+function freshRun(now: number, policy: JobPolicy) {
   return {
-    id: input.id,
-    series_id: input.series_id,
-    series_ids: [...input.series_ids],
-    status: 'pending',
-    priority: input.priority ?? 0,
+    status: 'pending' as const,
     attempts: 0,
-    max_attempts: input.max_attempts ?? policy.maxAttempts,
-    created_at: now,
-    updated_at: now,
     run_at: now,
     expires_at: now + policy.pendingTtlMs,
     started_at: null,
@@ -45,6 +39,19 @@ export function newJob(input: NewJobInput, now: number, policy: JobPolicy): Job 
     error: null,
     unfenced: false,
     last_completion: null,
+    updated_at: now,
+  };
+}
+
+export function newJob(input: NewJobInput, now: number, policy: JobPolicy): Job {
+  return {
+    id: input.id,
+    series_id: input.series_id,
+    series_ids: [...input.series_ids],
+    priority: input.priority ?? 0,
+    max_attempts: input.max_attempts ?? policy.maxAttempts,
+    created_at: now,
+    ...freshRun(now, policy),
   };
 }
 
@@ -279,27 +286,5 @@ export function cancel(job: Job, now: number): Outcome<{ job: Job; changed: bool
 export function retry(job: Job, now: number, policy: JobPolicy): Outcome<{ job: Job }> {
   if (job.status === 'completed') return conflict('request is completed; start it again with force: true to run it again');
   if (job.status === 'pending' || job.status === 'processing') return conflict(`request is ${job.status} already`);
-  return {
-    ok: true,
-    job: {
-      ...job,
-      status: 'pending',
-      attempts: 0,
-      run_at: now,
-      expires_at: now + policy.pendingTtlMs,
-      started_at: null,
-      completed_at: null,
-      lease_token: null,
-      lease_expires_at: null,
-      agent_id: null,
-      progress: null,
-      cancel_requested: false,
-      result: null,
-      seg_instance_id: null,
-      error: null,
-      unfenced: false,
-      last_completion: null,
-      updated_at: now,
-    },
-  };
+  return { ok: true, job: { ...job, ...freshRun(now, policy), lease_acked: true, unacked_claims: 0 } };
 }

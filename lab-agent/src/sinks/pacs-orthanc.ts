@@ -2,6 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { HttpClient, HttpStatusError, ResponseError, type HttpOptions } from '../sources/http.js';
+import { checkOrthanc } from '../sources/orthanc.js';
 import type { PacsSink, StoredSeg } from './pacs-sink.js';
 
 const ORTHANC_ID = /^[0-9a-f]{8}(-[0-9a-f]{8}){4}$/;
@@ -31,12 +32,7 @@ export class OrthancPacsSink implements PacsSink {
     return { seg_instance_id: r.ID };
   }
 
-  async check(): Promise<{ ok: boolean; detail: string }> {
-    try {
-      const s = await this.http.json<{ Version?: string }>('/system', { signal: AbortSignal.timeout(15_000), what: 'the system check' });
-      return { ok: true, detail: `Orthanc ${s.Version ?? '?'} at ${this.http.baseUrl}` };
-    } catch (e) {
-      return { ok: false, detail: (e as Error).message };
-    }
+  check(): Promise<{ ok: boolean; detail: string }> {
+    return checkOrthanc(this.http);
   }
 }

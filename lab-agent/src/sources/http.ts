@@ -11,6 +11,7 @@
  * Authorization header and never appear in an error message.
  */
 import { Backoff, parseRetryAfter } from '../backoff.js';
+import { ApiError } from '../errors.js';
 import { sleep } from '../sleep.js';
 
 export type HttpAuth = { kind: 'none' } | { kind: 'basic'; user: string; password: string } | { kind: 'bearer'; token: string };
@@ -31,19 +32,9 @@ export interface HttpOptions {
   random?: () => number;
 }
 
-/** A non-2xx answer. 5xx, 408 and 429 are transient; other 4xx are not retried. */
-export class HttpStatusError extends Error {
+/** A non-2xx answer from an image source or PACS (same rules as the job API's: 5xx, 408, 429 are transient). */
+export class HttpStatusError extends ApiError {
   override name = 'HttpStatusError';
-  constructor(
-    readonly status: number,
-    message: string,
-    readonly retryAfterMs?: number,
-  ) {
-    super(message);
-  }
-  get transient(): boolean {
-    return this.status >= 500 || this.status === 408 || this.status === 429;
-  }
 }
 
 /** Headers or the next body chunk did not arrive in time (transient). */

@@ -96,12 +96,17 @@ export class OrthancSource implements SeriesSource {
     return instances.map((iid, i) => path.join(destDir, `${String(i + 1).padStart(width, '0')}-${iid}.dcm`));
   }
 
-  async check(): Promise<{ ok: boolean; detail: string }> {
-    try {
-      const s = await this.http.json<{ Version?: string }>('/system', { signal: AbortSignal.timeout(15_000), what: 'the system check' });
-      return { ok: true, detail: `Orthanc ${s.Version ?? '?'} at ${this.http.baseUrl}` };
-    } catch (e) {
-      return { ok: false, detail: (e as Error).message };
-    }
+  check(): Promise<{ ok: boolean; detail: string }> {
+    return checkOrthanc(this.http);
+  }
+}
+
+/** `GET /system`: reachable, authorised, and which Orthanc (for `lab-agent doctor`; source and sink). */
+export async function checkOrthanc(http: HttpClient): Promise<{ ok: boolean; detail: string }> {
+  try {
+    const s = await http.json<{ Version?: string }>('/system', { signal: AbortSignal.timeout(15_000), what: 'the system check' });
+    return { ok: true, detail: `Orthanc ${s.Version ?? '?'} at ${http.baseUrl}` };
+  } catch (e) {
+    return { ok: false, detail: (e as Error).message };
   }
 }
