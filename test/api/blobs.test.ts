@@ -1,10 +1,9 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { ClaimedJob, JobView } from '@lab-relay/protocol';
+import { JobView } from '@lab-relay/protocol';
 import { FsBlobStore } from '../../functions/src/blobs/fs-blob-store.js';
 import { startTestApi, type TestApi } from '../harness/api-server.js';
 
-const S4 = ['t1', 't1c', 't2', 'flair'];
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 describe('outputs through signed URLs (embedded blob store)', () => {
@@ -16,10 +15,7 @@ describe('outputs through signed URLs (embedded blob store)', () => {
     await t.close();
   });
 
-  async function claim(series: string) {
-    await t.call('POST', `/api/inference/${series}/start`, { body: { series_ids: S4 } });
-    return ClaimedJob.parse((await t.call('GET', '/api/inference/pending', { token: 'agent' })).body);
-  }
+  const claim = (series: string) => t.startAndClaim(series);
 
   it('hands each claim one PUT per output, uploads land, and status hands out downloads of exactly those', async () => {
     const job = await claim('blob-1');

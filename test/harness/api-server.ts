@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { ClaimedJob } from '@lab-relay/protocol';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createApi, type Api } from '../../functions/src/api.js';
@@ -18,6 +19,8 @@ export interface TestApi {
   server: Server;
   url: string;
   close(): Promise<void>;
+  /** Queues a request for `seriesId` (202 expected) and claims it as an agent: the usual first step of a test. */
+  startAndClaim(seriesId: string): Promise<ClaimedJob>;
   /** fetch against the API with a role's token (or none). */
   call(method: string, path: string, opts?: { token?: 'agent' | 'client' | null | string; body?: unknown; headers?: Record<string, string> }): Promise<{ status: number; body: any; headers: Headers }>;
 }
@@ -45,7 +48,7 @@ export async function startTestApi(opts: { env?: Record<string, string>; store?:
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
   const url = `http://127.0.0.1:${port}`;
-  return {
+  const t: TestApi = {
     api,
     server,
     url,
@@ -55,6 +58,11 @@ export async function startTestApi(opts: { env?: Record<string, string>; store?:
       await new Promise((r) => server.close(r));
       await api.close();
       rmSync(blobDir, { recursive: true, force: true });
+    },
+    async startAndClaim(seriesId) {
+      const s = await t.call('POST', `/api/inference/${seriesId}/start`, { body: { series_ids: ['t1', 't1c', 't2', 'flair'] } });
+      if (s.status !== 202) throw new Error(`start ${seriesId}: ${s.status} ${JSON.stringify(s.body)}`);
+      return ClaimedJob.parse((await t.call('GET', '/api/inference/pending', { token: 'agent' })).body);
     },
     async call(method, path, o = {}) {
       const token = o.token === undefined ? 'client' : o.token;
@@ -78,4 +86,5 @@ export async function startTestApi(opts: { env?: Record<string, string>; store?:
       return { status: r.status, body: parsed, headers: r.headers };
     },
   };
+  return t;
 }

@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { ClaimedJob, JobView } from '@lab-relay/protocol';
+import { JobView } from '@lab-relay/protocol';
 import { AGENT_TOKEN, CLIENT_TOKEN, startTestApi, type TestApi } from '../harness/api-server.js';
 
 const S4 = ['t1', 't1c', 't2', 'flair'];
@@ -22,10 +22,7 @@ describe('access control gaps', () => {
     await t.close();
   });
 
-  async function claim(series: string) {
-    expect((await t.call('POST', `/api/inference/${series}/start`, { body: { series_ids: S4 } })).status).toBe(202);
-    return ClaimedJob.parse((await t.call('GET', '/api/inference/pending', { token: 'agent' })).body);
-  }
+  const claim = (series: string) => t.startAndClaim(series);
 
   /** Claims, uploads a SEG through the claim's signed PUT, completes: a request with a downloadable SEG. */
   async function completedWithSeg(series: string, content: string) {
