@@ -52,6 +52,11 @@ export async function deliver(item: OutboxItem, deps: DeliveryDeps, signal: Abor
       if (err instanceof ApiError && !err.transient) {
         await deps.outbox.reject(file, err.message);
         log.log('ERROR', `result rejected by the API; kept in ${deps.outbox.dir}/rejected for inspection: ${err.message}`, { event: 'rejected', status: err.status });
+        // Tell the API why, so the request fails with a reason instead of waiting out its lease.
+        if (entry.body.success) {
+          const failure = { success: false, retryable: false, error: `the API refused the result: ${err.message}`.slice(0, 3900), lease_token: entry.body.lease_token };
+          await deps.client.complete(entry.request_id, failure, signal).catch((e: unknown) => log.log('WARNING', `could not report the refusal: ${errorMessage(e)}`));
+        }
         return 'rejected';
       }
       const wait = backoff.next(err instanceof ApiError ? err.retryAfterMs : undefined);

@@ -111,6 +111,17 @@ describe('lab agent with the command runner', () => {
     expect(a.lines.some((l) => l.job_id === id && l.event === 'delivered')).toBe(true);
   });
 
+  it('fails a job whose result the API refuses, with the reason, instead of leaving it to its lease', async () => {
+    await agent();
+    await api.start('huge-result', ['huge', '0', 'c', 'd']);
+    const st = await waitFor('failed', async () => {
+      const s = await api.status('huge-result');
+      return s.status === 'failed' ? s : null;
+    });
+    expect(st.error).toMatch(/the API refused the result: .*larger than 512 KiB/);
+    expect(st.attempts).toBe(1);
+  });
+
   it('runs two jobs at once with --slots 2', async () => {
     await agent({ slots: '2' });
     const [x, y] = [await api.start('slots-1', ['ok', '2000', 'c', 'd']), await api.start('slots-2', ['ok', '2000', 'c', 'd'])];

@@ -187,6 +187,13 @@ describe('HTTP API (node:http, SQLite)', () => {
       expect(r.status).toBe(413);
       expect(r.body.success).toBe(false);
     });
+    it('answers 413 to a result too large for one job document, and the job stays processing', async () => {
+      const job = await t.startAndClaim('big-result');
+      const r = await t.call('POST', `/api/inference/${job.id}/complete`, { token: 'agent', body: { success: true, lease_token: job.lease_token, notes: 'x'.repeat(600 * 1024) } });
+      expect(r.status).toBe(413);
+      expect(r.body.error).toMatch(/result larger than 512 KiB/);
+      expect((await t.call('GET', '/api/inference/big-result/status')).body.status).toBe('processing');
+    });
     it('answers unknown routes with 404 JSON and wrong methods with 405', async () => {
       const a = await t.call('GET', '/api/nothing-here');
       expect(a.status).toBe(404);

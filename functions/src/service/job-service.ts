@@ -36,7 +36,7 @@ export interface ServiceDeps {
 /** A refusal the HTTP layer turns into a JSON error with this status. */
 export class ServiceError extends Error {
   constructor(
-    readonly status: 404 | 409 | 503,
+    readonly status: 404 | 409 | 413 | 503,
     message: string,
   ) {
     super(message);
@@ -45,6 +45,7 @@ export class ServiceError extends Error {
 }
 
 const CAS_ROUNDS = 8;
+const MAX_RESULT_BYTES = 512 * 1024;
 const CANDIDATE_PAGE = 16;
 /** Picks spread over this many candidates once claimers collide (see CONTEXT: contention). */
 const SPREAD = 8;
@@ -333,7 +334,12 @@ export class JobService {
 
   async complete(id: string, agentId: string, body: CompleteRequest): Promise<CompleteResponse> {
     const { lease_token: _t, ...rest } = body;
-    const digest = createHash('sha256').update(canonicalJson(rest)).digest('hex');
+    const canonical = canonicalJson(rest);
+    // A Firestore document holds at most 1 MiB with everything else in it: refuse before the store would.
+    if (Buffer.byteLength(canonical) > MAX_RESULT_BYTES) {
+      throw new ServiceError(413, `result larger than ${MAX_RESULT_BYTES / 1024} KiB; put large outputs in files (artifacts/outputs)`);
+    }
+    const digest = createHash('sha256').update(canonical).digest('hex');
     let replay = false;
     const view = await this.mutate(id, (job) => {
       const r = T.complete(job, body, digest, this.now(), this.policy, this.random);
